@@ -1,0 +1,6 @@
+"""Graph-attention layers: one shared core (:class:`AttentionConv`) and a file per variant."""
+from gat_pyg.nn.attention import AttentionConv
+from gat_pyg.nn.gat_conv import GATConv
+from gat_pyg.nn.gatv2_conv import GATv2Conv
+
+__all__ = ['AttentionConv', 'GATConv', 'GATv2Conv']

@@ -1,0 +1,125 @@
+"""GATv2Conv: the dynamic attention operator of Brody et al. (2022)."""
+from typing import Optional, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.nn import Parameter
+from torch_geometric.nn.dense.linear import Linear
+from torch_geometric.nn.inits import glorot
+from torch_geometric.typing import OptTensor
+
+from gat_pyg.nn.attention import AttentionConv
+from gat_pyg.nn.fused import CSRGraph, blocked_gatv2_score
+
+
+class GATv2Conv(AttentionConv):
+    r"""The GATv2 operator from `"How Attentive are Graph Attention Networks?"
+    <https://arxiv.org/abs/2105.14491>`_, a drop-in replacement for
+    :class:`torch_geometric.nn.GATv2Conv` (same arguments, parameter names and outputs).
+
+    .. math::
+        \mathbf{x}^{\prime}_i = \sum_{j \in \mathcal{N}(i) \cup \{ i \}}
+        \alpha_{i,j}\mathbf{\Theta}_{s}\mathbf{x}_{j},
+        \qquad
+        \alpha_{i,j} = \operatorname{softmax}_j\Big(\mathbf{a}^{\top}\mathrm{LeakyReLU}\big(
+        \mathbf{\Theta}_{s} \mathbf{x}_j + \mathbf{\Theta}_{t} \mathbf{x}_{i}
+        + \mathbf{\Theta}_{e} \mathbf{e}_{j,i}\big)\Big)
+
+    The non-linearity sits between :math:`\mathbf{a}` and the sum, so unlike GAT the score does
+    not split into per-node scalars: it needs a vector per edge. The fused path forms those
+    vectors in bounded blocks of edges and recomputes them in backward.
+
+    Args:
+        in_channels (int or tuple): Input features, ``-1`` (lazy), or ``(source, target)``.
+        out_channels (int): Output features per head.
+        heads (int, optional): Number of heads. (default: ``1``)
+        concat (bool, optional): Concatenate heads, else average. (default: ``True``)
+        negative_slope (float, optional): LeakyReLU slope. (default: ``0.2``)
+        dropout (float, optional): Attention dropout. (default: ``0.0``)
+        add_self_loops (bool, optional): Add a self-loop per node. (default: ``True``)
+        edge_dim (int, optional): Edge feature size. (default: ``None``)
+        fill_value (float or Tensor or str, optional): Self-loop edge features.
+            (default: ``'mean'``)
+        bias (bool, optional): Bias of the projections and of the output. (default: ``True``)
+        share_weights (bool, optional): Use one matrix for
+            :math:`\mathbf{\Theta}_s` and :math:`\mathbf{\Theta}_t`. (default: ``False``)
+        residual (bool, optional): Linear skip connection. (default: ``False``)
+        fast_path (bool, optional): ``None`` = automatic; see :class:`AttentionConv`.
+        **kwargs (optional): :class:`torch_geometric.nn.conv.MessagePassing` arguments.
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` or
+          :math:`((|\mathcal{V}_s|, F_s), (|\mathcal{V}_t|, F_t))`, edge indices
+          :math:`(2, |\mathcal{E}|)` or a sparse adjacency, edge features
+          :math:`(|\mathcal{E}|, D)` *(optional)*
+        - **output:** :math:`(|\mathcal{V}_t|, H \cdot F_{out})` (or :math:`F_{out}` if
+          ``concat=False``); with ``return_attention_weights`` also the edges and
+          :math:`(|\mathcal{E}'|, H)` attention weights.
+    """
+
+    def __init__(
+        self,
+        in_channels: Union[int, Tuple[int, int]],
+        out_channels: int,
+        heads: int = 1,
+        concat: bool = True,
+        negative_slope: float = 0.2,
+        dropout: float = 0.0,
+        add_self_loops: bool = True,
+        edge_dim: Optional[int] = None,
+        fill_value: Union[float, Tensor, str] = 'mean',
+        bias: bool = True,
+        share_weights: bool = False,
+        residual: bool = False,
+        **kwargs,
+    ):
+        super().__init__(in_channels, out_channels, heads, concat, negative_slope, dropout,
+                         add_self_loops, edge_dim, fill_value, bias, residual, **kwargs)
+        self.share_weights = share_weights
+        width = heads * out_channels
+        src_channels, dst_channels = (self.in_channels, self.in_channels) \
+            if isinstance(self.in_channels, int) else self.in_channels
+        self.lin_l = Linear(src_channels, width, bias=bias, weight_initializer='glorot')
+        if share_weights:
+            self.lin_r = self.lin_l
+        else:
+            self.lin_r = Linear(dst_channels, width, bias=bias, weight_initializer='glorot')
+        self.att = Parameter(torch.empty(1, heads, out_channels))
+        self.lin_edge = None
+        if edge_dim is not None:
+            self.lin_edge = Linear(edge_dim, width, bias=False, weight_initializer='glorot')
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        super().reset_parameters()
+        self.lin_l.reset_parameters()
+        self.lin_r.reset_parameters()
+        if self.lin_edge is not None:
+            self.lin_edge.reset_parameters()
+        glorot(self.att)
+
+    def project(self, x_src: Tensor, x_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
+        if x_dst is None:
+            raise ValueError("x: GATv2Conv scores every edge with its target's features, so "
+                             "the pair (x_src, x_dst) needs x_dst (got None)")
+        shape = (-1, self.heads, self.out_channels)
+        h_src = self.lin_l(x_src).view(shape)
+        if x_dst is x_src and self.share_weights:
+            return h_src, h_src
+        return h_src, self.lin_r(x_dst).view(shape)
+
+    def node_scores(self, h_src: Tensor, h_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
+        return h_src, h_dst
+
+    def edge_score(self, s_j: Tensor, s_i: OptTensor, edge_attr: OptTensor) -> Tensor:
+        z = s_j + s_i
+        if edge_attr is not None:
+            z = z + self._project_edge_attr(self.lin_edge, edge_attr)
+        return (F.leaky_relu(z, self.negative_slope) * self.att).sum(dim=-1)
+
+    def sorted_edge_score(self, s_src: Tensor, s_dst: OptTensor, graph: CSRGraph,
+                          edge_attr: OptTensor) -> Tensor:
+        w_edge = None if edge_attr is None else self.lin_edge.weight
+        return blocked_gatv2_score(s_src, s_dst, self.att, edge_attr, w_edge, graph.src,
+                                   graph.dst, self.negative_slope)
