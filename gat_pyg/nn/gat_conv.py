@@ -105,12 +105,12 @@ class GATConv(AttentionConv):
         shape = (-1, self.heads, self.out_channels)
         lin_src = self.lin if self.lin is not None else self.lin_src
         lin_dst = self.lin if self.lin is not None else self.lin_dst
-        h_src = lin_src(x_src).view(shape)
+        h_src = self.linear(lin_src, x_src).view(shape)
         if x_dst is None:
             return h_src, None
         if x_dst is x_src and lin_dst is lin_src:
             return h_src, h_src
-        return h_src, lin_dst(x_dst).view(shape)
+        return h_src, self.linear(lin_dst, x_dst).view(shape)
 
     def node_scores(self, h_src: Tensor, h_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
         s_src = (h_src * self.att_src).sum(dim=-1)

@@ -104,10 +104,10 @@ class GATv2Conv(AttentionConv):
             raise ValueError("x: GATv2Conv scores every edge with its target's features, so "
                              "the pair (x_src, x_dst) needs x_dst (got None)")
         shape = (-1, self.heads, self.out_channels)
-        h_src = self.lin_l(x_src).view(shape)
+        h_src = self.linear(self.lin_l, x_src).view(shape)
         if x_dst is x_src and self.share_weights:
             return h_src, h_src
-        return h_src, self.lin_r(x_dst).view(shape)
+        return h_src, self.linear(self.lin_r, x_dst).view(shape)
 
     def node_scores(self, h_src: Tensor, h_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
         return h_src, h_dst

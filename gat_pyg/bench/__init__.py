@@ -1,0 +1,1 @@
+"""Speed and memory benchmarks against PyG's own layers (``benchmarks/*.py``, ``gat-pyg bench``)."""

@@ -1,0 +1,126 @@
+"""Benchmarks of our layers against PyG's, timed in the same run on the same inputs.
+
+Each case runs in its own child process so that its peak memory is its own: the child resets
+the kernel's peak-RSS counter (``/proc/self/clear_refs``) once its inputs exist, and reports
+``VmHWM`` minus the resident size at that moment, i.e. what forward + backward needed on top of
+the inputs. Children of the two implementations alternate and the median time is reported.
+A case that does not fit under the memory cap is reported as "out of memory".
+"""
+import argparse
+import json
+import logging
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+log = logging.getLogger(__name__)
+
+GIB = 1 << 30
+
+
+@dataclass
+class CaseResult:
+    name: str
+    impl: str
+    times_ms: List[float] = field(default_factory=list)
+    peak_mib: Optional[float] = None
+    error: Optional[str] = None
+
+    @property
+    def median_ms(self) -> Optional[float]:
+        return statistics.median(self.times_ms) if self.times_ms else None
+
+
+def _rss_kib(field_name: str) -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field_name + ':'):
+                return int(line.split()[1])
+    raise RuntimeError(f'{field_name} not found in /proc/self/status')
+
+
+def measure(step: Callable[[], None], repeats: int, warmup: int = 1) -> Dict:
+    """Times ``step`` and measures the peak memory it needs above the current resident size."""
+    for _ in range(warmup):
+        step()
+    with open('/proc/self/clear_refs', 'w') as f:   # resets VmHWM to the current RSS
+        f.write('5')
+    base = _rss_kib('VmRSS')
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1000)
+    return {'times_ms': times, 'peak_mib': (_rss_kib('VmHWM') - base) / 1024}
+
+
+def run_child(module: str, args: List[str], memory_cap_gib: float) -> Dict:
+    """Runs ``python -m module args`` with an address-space cap; returns its JSON report."""
+    def cap():
+        limit = int(memory_cap_gib * GIB)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    # The child imports gat_pyg from wherever this process did (installed or a checkout).
+    package_parent = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ)
+    env['PYTHONPATH'] = os.pathsep.join(filter(None, [package_parent, env.get('PYTHONPATH')]))
+    proc = subprocess.run([sys.executable, '-m', module, '--child', *args], capture_output=True,
+                          text=True, preexec_fn=cap, env=env)
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith('{'):
+            return json.loads(line)
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ['no output']
+    oom = proc.returncode in (-9, 137) or 'memory' in tail[0].lower()
+    return {'error': 'out of memory' if oom else f'failed: {tail[0]}'}
+
+
+def format_table(headers: List[str], rows: List[List[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [headers] + rows) for i in range(len(headers))]
+    line = lambda r: '| ' + ' | '.join(str(c).ljust(w) for c, w in zip(r, widths)) + ' |'
+    return '\n'.join([line(headers), '|' + '|'.join('-' * (w + 2) for w in widths) + '|']
+                     + [line(r) for r in rows])
+
+
+def fmt_ms(value: Optional[float]) -> str:
+    return '-' if value is None else f'{value:.1f} ms' if value < 1000 else f'{value / 1000:.2f} s'
+
+
+def fmt_mib(value: Optional[float]) -> str:
+    return '-' if value is None else f'{value:.0f} MiB' if value < 1024 else f'{value / 1024:.2f} GiB'
+
+
+def ratio(ours: Optional[float], theirs: Optional[float]) -> str:
+    if ours is None or theirs is None or ours == 0:
+        return '-'
+    return f'{theirs / ours:.2f}x'
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument('--threads', type=int, default=None,
+                        help='torch threads in each child (default: torch default)')
+    parser.add_argument('--memory-cap-gib', type=float, default=20.0,
+                        help='address-space cap of each child; above it a case reports "out '
+                             'of memory" (default: 20)')
+    parser.add_argument('--json', default=None, help='also write the results to this file')
+    parser.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
+
+
+def write_json(path: Optional[str], results: List[CaseResult]) -> None:
+    if path is None:
+        return
+    tmp = f'{path}.tmp'
+    with open(tmp, 'w') as f:
+        json.dump([dict(asdict(r), median_ms=r.median_ms) for r in results], f, indent=2)
+    os.replace(tmp, path)
+
+
+def set_threads(threads: Optional[int]) -> None:
+    if threads:
+        torch.set_num_threads(threads)
