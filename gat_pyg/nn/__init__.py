@@ -2,5 +2,13 @@
 from gat_pyg.nn.attention import AttentionConv
 from gat_pyg.nn.gat_conv import GATConv
 from gat_pyg.nn.gatv2_conv import GATv2Conv
+from gat_pyg.nn.mask import edge_index_to_mask, mask_from_scores, mask_to_edge_index
 
-__all__ = ['AttentionConv', 'GATConv', 'GATv2Conv']
+__all__ = [
+    'AttentionConv',
+    'GATConv',
+    'GATv2Conv',
+    'mask_from_scores',
+    'mask_to_edge_index',
+    'edge_index_to_mask',
+]
