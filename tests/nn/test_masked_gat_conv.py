@@ -1,5 +1,7 @@
 """MaskedGATConv (sparse) and DenseMaskedGATConv (batched): equal to GATConv / GATv2Conv on the
 adjacency, to each other graph by graph, to PyG's DenseGATConv, and finite on empty rows."""
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +12,7 @@ from torch_geometric.utils import coalesce, remove_self_loops, to_dense_adj, to_
 from gat_pyg import (DenseMaskedGATConv, GATConv, GATv2Conv, MaskedGATConv, edge_index_to_mask,
                      masked_softmax)
 
+ROOT = Path(__file__).resolve().parents[2]
 VARIANT = {'gat': GATConv, 'gatv2': GATv2Conv}
 
 
@@ -396,3 +399,15 @@ def test_dense_forward_errors():
     torch.testing.assert_close(layer(x, mask.tril().float().to_sparse()), expected,
                                atol=0, rtol=0)
 
+
+# --- the README example -----------------------------------------------------------------------
+
+def test_readme_masked_attention_example_runs():
+    readme = (ROOT / 'README.md').read_text()
+    section = readme.split('## Masked attention', 1)[1].split('\n## ', 1)[0]
+    blocks = re.findall(r'```python\n(.*?)```', section, flags=re.S)
+    assert len(blocks) == 1
+    namespace = {}
+    exec(compile(blocks[0], 'README.md#masked-attention', 'exec'), namespace)
+    out = namespace['out']
+    assert torch.isfinite(out).all() and out.shape == (namespace['B'], namespace['N'], 16)
