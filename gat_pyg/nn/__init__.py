@@ -2,5 +2,17 @@
 from gat_pyg.nn.attention import AttentionConv
 from gat_pyg.nn.gat_conv import GATConv
 from gat_pyg.nn.gatv2_conv import GATv2Conv
+from gat_pyg.nn.mask import edge_index_to_mask, mask_from_scores, mask_to_edge_index
+from gat_pyg.nn.masked_gat_conv import DenseMaskedGATConv, MaskedGATConv, masked_softmax
 
-__all__ = ['AttentionConv', 'GATConv', 'GATv2Conv']
+__all__ = [
+    'AttentionConv',
+    'GATConv',
+    'GATv2Conv',
+    'MaskedGATConv',
+    'DenseMaskedGATConv',
+    'masked_softmax',
+    'mask_from_scores',
+    'mask_to_edge_index',
+    'edge_index_to_mask',
+]

@@ -33,7 +33,8 @@ from gat_pyg.nn.fused import (CSRGraph, PatternCache, build_csr_graph, csr_aggre
 
 
 class AttentionConv(MessagePassing):
-    r"""Base class of :class:`GATConv`, :class:`GATv2Conv` and :class:`MaskedGATConv`.
+    r"""Base class of :class:`GATConv` and :class:`GATv2Conv` (the masked layers of
+    :mod:`gat_pyg.nn.masked_gat_conv` hold one of them rather than subclass this).
 
     Args:
         in_channels (int or tuple): Input features per node, ``-1`` to infer them lazily, or a
@@ -188,14 +189,7 @@ class AttentionConv(MessagePassing):
                                       size=size)
             out = self.propagate(edge_index, x=(h_src, h_dst), alpha=alpha, size=size)
 
-        if self.concat:
-            out = out.reshape(-1, self.heads * self.out_channels)
-        else:
-            out = out.mean(dim=1)
-        if res is not None:
-            out = out + res
-        if self.bias is not None:
-            out = out + self.bias
+        out = self.combine_heads(out, res)
 
         if return_attention_weights is not None:
             if isinstance(edge_index, SparseTensor):
@@ -203,6 +197,20 @@ class AttentionConv(MessagePassing):
             if is_torch_sparse_tensor(edge_index):
                 return out, (set_sparse_value(edge_index, alpha), alpha)
             return out, (edge_index, alpha)
+        return out
+
+    def combine_heads(self, out: Tensor, res: OptTensor = None) -> Tensor:
+        """``[..., H, C]`` -> ``[..., H * C]`` (concat) or ``[..., C]`` (mean), plus the
+        residual and the bias. Leading dimensions are free so that the dense batched layer of
+        :mod:`gat_pyg.nn.masked_gat_conv` (``[B, N, H, C]``) shares it."""
+        if self.concat:
+            out = out.reshape(*out.shape[:-2], self.heads * self.out_channels)
+        else:
+            out = out.mean(dim=-2)
+        if res is not None:
+            out = out + res
+        if self.bias is not None:
+            out = out + self.bias
         return out
 
     def edge_update(self, s_j: Tensor, s_i: OptTensor, edge_attr: OptTensor, index: Tensor,
