@@ -27,7 +27,7 @@ from torch_geometric.nn.resolver import activation_resolver
 from torch_geometric.utils import is_torch_sparse_tensor
 
 from gat_pyg.nn import checks
-from gat_pyg.nn.fused import GraphCache
+from gat_pyg.nn.fused import PatternCache
 from gat_pyg.nn.gat_conv import GATConv
 from gat_pyg.nn.gatv2_conv import GATv2Conv
 from gat_pyg.nn.mask import as_bool_mask, mask_to_edge_index
@@ -139,7 +139,7 @@ class _MaskedAttention(torch.nn.Module):
                                   weight_initializer='glorot')
         self.act = activation_resolver(act) if isinstance(act, str) else act
         # The sparse layer's mask -> edge_index conversion, done once per mask tensor.
-        self._mask_cache = GraphCache()
+        self._mask_cache = PatternCache()
         self.reset_parameters()
 
     def reset_parameters(self):
