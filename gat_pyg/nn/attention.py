@@ -29,7 +29,7 @@ from torch_geometric.utils.sparse import set_sparse_value
 
 from gat_pyg.nn import checks
 from gat_pyg.nn.fused import (CSRGraph, PatternCache, build_csr_graph, csr_aggregate, dropout,
-                              sparse_linear)
+                              gather_sources, gather_targets, segment_softmax, sparse_linear)
 
 
 class AttentionConv(MessagePassing):
@@ -136,7 +136,8 @@ class AttentionConv(MessagePassing):
         Gathering the node scores per edge costs E x H when they are per-head scalars (GAT);
         a variant whose node scores are vectors (GATv2) overrides this to stay in bounded memory.
         """
-        return self.edge_score(s_src[graph.src], None if s_dst is None else s_dst[graph.dst],
+        return self.edge_score(gather_sources(s_src, graph),
+                               None if s_dst is None else gather_targets(s_dst, graph),
                                edge_attr)
 
     # Shared machinery -----------------------------------------------------------------------
@@ -217,15 +218,11 @@ class AttentionConv(MessagePassing):
                     ptr: OptTensor, dim_size: Optional[int]) -> Tensor:
         if index.numel() == 0:
             return s_j.new_empty(0, self.heads)
-        return self._normalize(self.edge_score(s_j, s_i, edge_attr), index, ptr, dim_size)
+        alpha = softmax(self.edge_score(s_j, s_i, edge_attr), index, ptr, dim_size)
+        return dropout(alpha, self.dropout, self.training)
 
     def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
         return alpha.unsqueeze(-1) * x_j
-
-    def _normalize(self, scores: Tensor, index: OptTensor, ptr: OptTensor,
-                   dim_size: Optional[int]) -> Tensor:
-        alpha = softmax(scores, index, ptr, dim_size)
-        return dropout(alpha, self.dropout, self.training)
 
     def linear(self, lin: Linear, x: Tensor) -> Tensor:
         """``lin(x)``; on the fast path a sparse ``x`` goes through a cached CSR product."""
@@ -288,7 +285,7 @@ class AttentionConv(MessagePassing):
             edge_attr = looped_attr[graph.perm]
 
         scores = self.sorted_edge_score(s_src, s_dst, graph, edge_attr)
-        alpha = self._normalize(scores, graph.dst, graph.ptr, graph.num_dst)
+        alpha = dropout(segment_softmax(scores, graph), self.dropout, self.training)
         out = csr_aggregate(alpha, h_src, graph)
         return out, looped, graph.to_input_order(alpha) if want_alpha else None
 
