@@ -24,8 +24,8 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
 from torch_geometric.typing import Adj, OptTensor, SparseTensor, torch_sparse
-from torch_geometric.utils import (add_self_loops, is_torch_sparse_tensor, remove_self_loops,
-                                   softmax)
+from torch_geometric.utils import (add_self_loops, is_sparse, is_torch_sparse_tensor,
+                                   remove_self_loops, softmax)
 from torch_geometric.utils.sparse import set_sparse_value
 
 from gat_pyg.nn import checks
@@ -166,8 +166,14 @@ class AttentionConv(MessagePassing):
         num_src = x_src.size(0)
         if x_dst is not None:
             num_dst = x_dst.size(0)
+        elif size is not None:
+            num_dst = size[1]
+        elif not is_sparse(edge_index):
+            # MessagePassing's rule for an unknown target count (its size_i falls back to
+            # size_j): as many targets as sources. A sparse adjacency says it by its rows.
+            num_dst = num_src
         else:
-            num_dst = None if size is None else size[1]
+            num_dst = None
 
         res = None
         if self.res is not None and x_dst is not None:
@@ -258,12 +264,7 @@ class AttentionConv(MessagePassing):
             looped, looped_attr = self._prepare_graph(edge_index, edge_attr, num_src, num_dst,
                                                       size)
         if cached is None:
-            graph_num_dst = num_dst
-            if graph_num_dst is None:
-                dst = looped.storage.row() if isinstance(looped, SparseTensor) \
-                    else looped[1] if not is_torch_sparse_tensor(looped) else None
-                graph_num_dst = looped.size(0) if dst is None else \
-                    (int(dst.max()) + 1 if dst.numel() > 0 else 0)
+            graph_num_dst = num_dst if num_dst is not None else looped.size(0)
             cached = (looped, build_csr_graph(looped, num_src, graph_num_dst))
             self._graph_cache.put(edge_index, key, cached)
         looped, graph = cached
