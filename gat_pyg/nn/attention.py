@@ -248,12 +248,20 @@ class AttentionConv(MessagePassing):
                               num_nodes=num_nodes)
 
     def _use_fast_path(self) -> bool:
+        # The fused kernels sum messages from edge_index[0] into edge_index[1]; other
+        # MessagePassing settings (flow, aggr) are PyG's propagate's business.
+        supported = self.flow == 'source_to_target' and self.aggr in ('add', 'sum')
         if self.fast_path is not None:
+            if self.fast_path and not supported:
+                raise ValueError(f"fast_path=True: the fused path sums messages along "
+                                 f"source_to_target edges, but this layer has flow="
+                                 f"{self.flow!r}, aggr={self.aggr!r}; use fast_path=None")
             return self.fast_path
         # Explainers and message hooks observe `message`, which the fused path does not call;
         # torch.compile traces PyG's dense gather/scatter path, which it handles well.
-        return (not self._message_forward_hooks and not self._message_forward_pre_hooks
-                and not self.explain and self.decomposed_layers == 1
+        return (supported and not self._message_forward_hooks
+                and not self._message_forward_pre_hooks and not self.explain
+                and self.decomposed_layers == 1
                 and not torch.compiler.is_compiling())
 
     def _fused_propagate(self, edge_index, edge_attr, h_src, s_src, s_dst, num_src, num_dst,
