@@ -157,7 +157,7 @@ class AttentionConv(MessagePassing):
                 ``torch_sparse.SparseTensor``), rows being targets as in PyG.
             edge_attr (Tensor, optional): Edge features ``[E, edge_dim]``.
             size ((int, int), optional): ``(N_src, N_dst)`` when it cannot be read from ``x``.
-            return_attention_weights (bool, optional): If set (to any value), also return the
+            return_attention_weights (bool, optional): If ``True``, also return the
                 attention weights ``[E', H]`` (``E'`` edges after self-loops) as PyG does:
                 ``(edge_index, alpha)``, ``(sparse adjacency, alpha)`` or a ``SparseTensor``.
         """
@@ -185,7 +185,7 @@ class AttentionConv(MessagePassing):
         if self._use_fast_path():
             out, edge_index, alpha = self._fused_propagate(
                 edge_index, edge_attr, h_src, s_src, s_dst, num_src, num_dst, size,
-                return_attention_weights is not None)
+                bool(return_attention_weights))
         else:
             edge_index, edge_attr = self._prepare_graph(edge_index, edge_attr, num_src,
                                                         num_dst, size)
@@ -202,7 +202,9 @@ class AttentionConv(MessagePassing):
         if self.bias is not None:
             out = out + self.bias
 
-        if return_attention_weights is not None:
+        # PyG's docstring says "set to any value", but its layers test truthiness: False
+        # returns the output alone, and so do we.
+        if return_attention_weights:
             if isinstance(edge_index, SparseTensor):
                 return out, edge_index.set_value(alpha, layout='coo')
             if is_torch_sparse_tensor(edge_index):
