@@ -7,7 +7,9 @@ module without ``__init__.py`` on ``sys.path``).
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+import pytest
 import torch
+import torch_geometric.typing
 import torch_geometric.nn as pyg_nn
 from torch import Tensor
 from torch_geometric.utils import to_torch_coo_tensor, to_torch_csc_tensor, to_torch_csr_tensor
@@ -82,6 +84,13 @@ def as_input_form(edge_index: Tensor, form: str, num_src: int, num_dst: int):
         from torch_sparse import SparseTensor
         return SparseTensor(row=edge_index[1], col=edge_index[0], sparse_sizes=size)
     raise ValueError(form)
+
+
+def require_torch_sparse() -> None:
+    """Skips a test of the SparseTensor form when PyG runs without torch_sparse (not installed,
+    or hidden together with torch_scatter, which it imports)."""
+    if not torch_geometric.typing.WITH_TORCH_SPARSE:
+        pytest.skip('torch_sparse is not available')
 
 
 # Layers ------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ the offending argument (both layers, both paths)."""
 import pytest
 import torch
 
-from reference import KINDS, OURS, as_input_form, features, random_graph
+from reference import KINDS, OURS, as_input_form, features, random_graph, require_torch_sparse
 
 FAST = pytest.mark.parametrize('fast_path', [False, True], ids=['plain', 'fast'])
 EDGE_INDEX = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]])
@@ -120,7 +120,7 @@ def test_pair_versus_single_tensor(kind, fast_path):
 @pytest.mark.parametrize('kind', KINDS)
 def test_sparse_adjacency_of_wrong_shape(kind, form, fast_path):
     if form == 'sparse_tensor':
-        pytest.importorskip('torch_sparse')
+        require_torch_sparse()
     conv = layer(kind, 3, 2, add_self_loops=False, fast_path=fast_path)
     x = features(4, 3, seed=0)
     adj = as_input_form(EDGE_INDEX, form, 5, 4)    # 5 sources, but x has 4 nodes
@@ -154,7 +154,7 @@ def test_gatv2_needs_target_features(fast_path):
 @FAST
 @pytest.mark.parametrize('kind', KINDS)
 def test_sparse_tensor_edge_attr_with_self_loops(kind, fast_path):
-    pytest.importorskip('torch_sparse')
+    require_torch_sparse()
     conv = layer(kind, 3, 2, edge_dim=2, fast_path=fast_path)
     adj = as_input_form(EDGE_INDEX, 'sparse_tensor', 4, 4)
     with pytest.raises(NotImplementedError, match='edge_attr'):

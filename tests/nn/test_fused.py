@@ -6,7 +6,8 @@ import torch
 
 import gat_pyg.nn.fused as fused
 from reference import (KINDS, OURS, PATH_TOL, as_input_form, clone_inputs, features, loss_of,
-                       random_graph, randomize_parameters, split_returned)
+                       random_graph, randomize_parameters, require_torch_sparse,
+                       split_returned)
 
 
 def path_pair(kind, *args, seed=0, **kwargs):
@@ -82,7 +83,7 @@ def test_bipartite(kind, with_x_dst):
 @pytest.mark.parametrize('kind', KINDS)
 def test_sparse_adjacencies(kind, form):
     if form == 'sparse_tensor':
-        pytest.importorskip('torch_sparse')
+        require_torch_sparse()
     edge_index = random_graph(30, 30, 100, seed=7, duplicates=False, isolated=[5])
     adj = as_input_form(edge_index, form, 30, 30)
     x = features(30, 6, seed=8)

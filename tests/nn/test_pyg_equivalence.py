@@ -9,11 +9,12 @@ import io
 
 import pytest
 import torch
+from torch_geometric import EdgeIndex
 from torch_geometric.utils import is_torch_sparse_tensor, to_edge_index
 
 from reference import (GRAD_TOL, KINDS, OUT_TOL, OURS, THEIRS, as_input_form, assert_same_grads,
                        clone_inputs, features, layer_pair, loss_of, random_graph,
-                       randomize_parameters, split_returned)
+                       randomize_parameters, require_torch_sparse, split_returned)
 
 FAST = pytest.mark.parametrize('fast_path', [False, True], ids=['plain', 'fast'])
 SOURCE = pytest.mark.parametrize('source', ['theirs', 'ours'])
@@ -143,7 +144,7 @@ def _form_params():
 @pytest.mark.parametrize('kind', KINDS)
 def test_input_forms(kind, form, add_self_loops, edge_dim, fast_path):
     if form == 'sparse_tensor':
-        pytest.importorskip('torch_sparse')
+        require_torch_sparse()
     edge_index = random_graph(8, 8, 20, seed=11, duplicates=False, isolated=[6])
     adj = as_input_form(edge_index, form, 8, 8)
     x = features(8, 6, seed=12)
@@ -191,7 +192,7 @@ def test_csc_adjacency(kind):
 @pytest.mark.parametrize('x_dst', ['given', 'none', 'none+size'])
 def test_gat_bipartite(x_dst, form, add_self_loops, source, fast_path):
     if form == 'sparse_tensor':
-        pytest.importorskip('torch_sparse')
+        require_torch_sparse()
     num_src, num_dst = 9, 5
     edge_index = random_graph(num_src, num_dst, 16, seed=14, duplicates=False, isolated=[3])
     adj = as_input_form(edge_index, form, num_src, num_dst)
@@ -221,6 +222,24 @@ def test_pair_input_with_shared_projection(kind, fast_path):
     ours, theirs = layer_pair(kind, 5, 3, heads=2, residual=True, fast_path=fast_path)
     out, _ = compare(ours, theirs, x, edge_index)
     assert out.shape == (4, 6)
+
+
+@FAST
+@pytest.mark.parametrize('kind', KINDS)
+def test_less_common_inputs(kind, fast_path):
+    """A pair in_channels of equal widths given one tensor, PyG's EdgeIndex, and 1-D edge
+    features with edge_dim=1."""
+    edge_index = random_graph(8, 8, 20, seed=34, duplicates=False)
+    x = features(8, 5, seed=35)
+    ours, theirs = layer_pair(kind, (5, 5), 3, heads=2, residual=True, fast_path=fast_path)
+    compare(ours, theirs, x, edge_index)
+
+    ours, theirs = layer_pair(kind, 5, 3, heads=2, fast_path=fast_path)
+    adj = EdgeIndex(edge_index, sparse_size=(8, 8)).sort_by('col')[0]
+    compare(ours, theirs, x, adj)
+
+    ours, theirs = layer_pair(kind, 5, 3, heads=2, edge_dim=1, fast_path=fast_path)
+    compare(ours, theirs, x, edge_index, features(edge_index.size(1), 1, seed=36).view(-1))
 
 
 @FAST
@@ -259,7 +278,7 @@ def test_message_passing_kwargs(kind, fast_path):
 def test_return_attention_weights_formats(kind, form):
     """PyG's three return formats, with the attention placed on the right entries."""
     if form == 'sparse_tensor':
-        pytest.importorskip('torch_sparse')
+        require_torch_sparse()
     edge_index = random_graph(6, 6, 12, seed=26, duplicates=False)
     adj = as_input_form(edge_index, form, 6, 6)
     x = features(6, 4, seed=27)
