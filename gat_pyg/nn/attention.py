@@ -237,11 +237,14 @@ class AttentionConv(MessagePassing):
                                            checks.num_edges_of(edge_index))
         if not self.add_self_loops:
             return edge_index, edge_attr
+        if edge_attr is not None and is_sparse(edge_index):
+            # PyG's loop utilities cannot carry edge features through a sparse adjacency
+            # (they would fail with a bare AssertionError).
+            raise NotImplementedError(
+                "edge_attr with add_self_loops=True is not supported when edge_index is a "
+                "sparse adjacency (torch.sparse or SparseTensor); pass a [2, E] edge_index "
+                "or add the loops yourself")
         if isinstance(edge_index, SparseTensor):
-            if edge_attr is not None:
-                raise NotImplementedError(
-                    "edge_attr with add_self_loops=True is not supported when edge_index is a "
-                    "SparseTensor; pass a [2, E] edge_index or add the loops yourself")
             return torch_sparse.set_diag(edge_index), None
         # Loops exist only for nodes that are both sources and targets.
         num_nodes = num_src if num_dst is None else min(num_src, num_dst)
