@@ -23,8 +23,8 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
 from torch_geometric.typing import Adj, OptTensor, SparseTensor, torch_sparse
-from torch_geometric.utils import (add_self_loops, is_torch_sparse_tensor, remove_self_loops,
-                                   softmax)
+from torch_geometric.utils import (add_self_loops, is_sparse, is_torch_sparse_tensor,
+                                   remove_self_loops, softmax)
 from torch_geometric.utils.sparse import set_sparse_value
 
 from gat_pyg.nn import checks
@@ -160,7 +160,7 @@ class AttentionConv(MessagePassing):
                 ``torch_sparse.SparseTensor``), rows being targets as in PyG.
             edge_attr (Tensor, optional): Edge features ``[E, edge_dim]``.
             size ((int, int), optional): ``(N_src, N_dst)`` when it cannot be read from ``x``.
-            return_attention_weights (bool, optional): If set (to any value), also return the
+            return_attention_weights (bool, optional): If ``True``, also return the
                 attention weights ``[E', H]`` (``E'`` edges after self-loops) as PyG does:
                 ``(edge_index, alpha)``, ``(sparse adjacency, alpha)`` or a ``SparseTensor``.
         """
@@ -169,8 +169,14 @@ class AttentionConv(MessagePassing):
         num_src = x_src.size(0)
         if x_dst is not None:
             num_dst = x_dst.size(0)
+        elif size is not None:
+            num_dst = size[1]
+        elif not is_sparse(edge_index):
+            # MessagePassing's rule for an unknown target count (its size_i falls back to
+            # size_j): as many targets as sources. A sparse adjacency says it by its rows.
+            num_dst = num_src
         else:
-            num_dst = None if size is None else size[1]
+            num_dst = None
 
         res = None
         if self.res is not None and x_dst is not None:
@@ -182,7 +188,7 @@ class AttentionConv(MessagePassing):
         if self._use_fast_path():
             out, edge_index, alpha = self._fused_propagate(
                 edge_index, edge_attr, h_src, s_src, s_dst, num_src, num_dst, size,
-                return_attention_weights is not None)
+                bool(return_attention_weights))
         else:
             edge_index, edge_attr = self._prepare_graph(edge_index, edge_attr, num_src,
                                                         num_dst, size)
@@ -192,7 +198,9 @@ class AttentionConv(MessagePassing):
 
         out = self.combine_heads(out, res)
 
-        if return_attention_weights is not None:
+        # PyG's docstring says "set to any value", but its layers test truthiness: False
+        # returns the output alone, and so do we.
+        if return_attention_weights:
             if isinstance(edge_index, SparseTensor):
                 return out, edge_index.set_value(alpha, layout='coo')
             if is_torch_sparse_tensor(edge_index):
@@ -243,11 +251,14 @@ class AttentionConv(MessagePassing):
                                            checks.num_edges_of(edge_index))
         if not self.add_self_loops:
             return edge_index, edge_attr
+        if edge_attr is not None and is_sparse(edge_index):
+            # PyG's loop utilities cannot carry edge features through a sparse adjacency
+            # (they would fail with a bare AssertionError).
+            raise NotImplementedError(
+                "edge_attr with add_self_loops=True is not supported when edge_index is a "
+                "sparse adjacency (torch.sparse or SparseTensor); pass a [2, E] edge_index "
+                "or add the loops yourself")
         if isinstance(edge_index, SparseTensor):
-            if edge_attr is not None:
-                raise NotImplementedError(
-                    "edge_attr with add_self_loops=True is not supported when edge_index is a "
-                    "SparseTensor; pass a [2, E] edge_index or add the loops yourself")
             return torch_sparse.set_diag(edge_index), None
         # Loops exist only for nodes that are both sources and targets.
         num_nodes = num_src if num_dst is None else min(num_src, num_dst)
@@ -256,12 +267,20 @@ class AttentionConv(MessagePassing):
                               num_nodes=num_nodes)
 
     def _use_fast_path(self) -> bool:
+        # The fused kernels sum messages from edge_index[0] into edge_index[1]; other
+        # MessagePassing settings (flow, aggr) are PyG's propagate's business.
+        supported = self.flow == 'source_to_target' and self.aggr in ('add', 'sum')
         if self.fast_path is not None:
+            if self.fast_path and not supported:
+                raise ValueError(f"fast_path=True: the fused path sums messages along "
+                                 f"source_to_target edges, but this layer has flow="
+                                 f"{self.flow!r}, aggr={self.aggr!r}; use fast_path=None")
             return self.fast_path
         # Explainers and message hooks observe `message`, which the fused path does not call;
         # torch.compile traces PyG's dense gather/scatter path, which it handles well.
-        return (not self._message_forward_hooks and not self._message_forward_pre_hooks
-                and not self.explain and self.decomposed_layers == 1
+        return (supported and not self._message_forward_hooks
+                and not self._message_forward_pre_hooks and not self.explain
+                and self.decomposed_layers == 1
                 and not torch.compiler.is_compiling())
 
     def _fused_propagate(self, edge_index, edge_attr, h_src, s_src, s_dst, num_src, num_dst,
@@ -272,12 +291,7 @@ class AttentionConv(MessagePassing):
             looped, looped_attr = self._prepare_graph(edge_index, edge_attr, num_src, num_dst,
                                                       size)
         if cached is None:
-            graph_num_dst = num_dst
-            if graph_num_dst is None:
-                dst = looped.storage.row() if isinstance(looped, SparseTensor) \
-                    else looped[1] if not is_torch_sparse_tensor(looped) else None
-                graph_num_dst = looped.size(0) if dst is None else \
-                    (int(dst.max()) + 1 if dst.numel() > 0 else 0)
+            graph_num_dst = num_dst if num_dst is not None else looped.size(0)
             cached = (looped, build_csr_graph(looped, num_src, graph_num_dst))
             self._graph_cache.put(edge_index, key, cached)
         looped, graph = cached
