@@ -42,3 +42,18 @@ def test_matches_numpy_formula(heads, concat, add_self_loops, share_weights, fas
     assert sorted(got) == sorted(edges)
     for k, edge in enumerate(edges):
         np.testing.assert_allclose(got[edge], expected_alpha[k], atol=1e-6, rtol=1e-5)
+
+
+def test_positional_arguments_follow_pyg_gatv2_signature():
+    import torch_geometric.nn as pyg_nn
+    torch.manual_seed(0)
+    theirs = pyg_nn.GATv2Conv(5, 3, heads=2, edge_dim=2)
+    ours = gat_pyg.GATv2Conv(5, 3, heads=2, edge_dim=2)
+    ours.load_state_dict(theirs.state_dict())
+    x, edge_index, edge_attr = torch.randn(6, 5), torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]), \
+        torch.randn(4, 2)
+    out, (edges, alpha) = ours(x, edge_index, edge_attr, True)
+    ref_out, (ref_edges, ref_alpha) = theirs(x, edge_index, edge_attr, True)
+    torch.testing.assert_close(out, ref_out, atol=1e-6, rtol=0)
+    torch.testing.assert_close(alpha, ref_alpha, atol=1e-6, rtol=0)
+    assert torch.equal(edges, ref_edges)
