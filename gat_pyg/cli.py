@@ -152,8 +152,8 @@ def _common_options() -> argparse.ArgumentParser:
                        help='load raw files without checking their SHA-256 (they are pickles: '
                             'only for files you trust)')
     group.add_argument('--dense-features', action='store_true',
-                       help='keep node features dense (default: torch.sparse, same numbers, '
-                            'faster)')
+                       help='keep node features dense (default: torch.sparse: the same model, '
+                            'faster; dropout masks and so seeded runs differ)')
     group.add_argument('--no-progress', action='store_true', help='hide the progress bars')
     group.add_argument('--log-level', default='info',
                        choices=['debug', 'info', 'warning', 'error'],

@@ -59,8 +59,9 @@ class TrainConfig:
     patience: int = _field(100, 'gat rule: epochs without improvement; gcn rule: averaging '
                            'window.')
     seed: int = _field(0, 'Seed of initialisation, dropout and the random split.')
-    sparse_features: bool = _field(True, 'Keep node features as a torch.sparse tensor (same '
-                                   'numbers, much faster on bag-of-words features).')
+    sparse_features: bool = _field(True, 'Keep node features as a torch.sparse tensor (the same '
+                                   'model, much faster on bag-of-words features; dropout masks, '
+                                   'and so a seed\'s run, differ from dense).')
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
