@@ -109,8 +109,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _run_train(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
-    if args.dense_features:
-        overrides['sparse_features'] = False
     config = (load_config(args.config, overrides) if args.config is not None
               else TrainConfig.from_dict(overrides))
     data = load_data(config, root=args.data_root, mirror=args.mirror,
@@ -127,8 +125,6 @@ def _run_train(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
 
 
 def _run_reproduce(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
-    if args.dense_features:
-        overrides['sparse_features'] = False
     rows = reproduce(args.datasets, args.models, args.runs, args.out,
                      config_dir=args.config_dir, overrides=overrides, root=args.data_root,
                      mirror=args.mirror, verify=not args.no_verify,
@@ -186,8 +182,11 @@ def _add_config_overrides(parser: argparse.ArgumentParser, exclude: Sequence[str
 
 def _collect_overrides(args: argparse.Namespace) -> Dict[str, Any]:
     # Typed through the config module, so a CLI value meets the same checks as a YAML one.
-    return {name[len(_OVERRIDE_PREFIX):]: parse_override(name[len(_OVERRIDE_PREFIX):], text)
-            for name, text in vars(args).items() if name.startswith(_OVERRIDE_PREFIX)}
+    overrides = {name[len(_OVERRIDE_PREFIX):]: parse_override(name[len(_OVERRIDE_PREFIX):], text)
+                 for name, text in vars(args).items() if name.startswith(_OVERRIDE_PREFIX)}
+    if args.dense_features:
+        overrides['sparse_features'] = False
+    return overrides
 
 
 if __name__ == '__main__':
