@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 import gat_pyg
 from gat_pyg.data.planetoid import planetoid_name
 from gat_pyg.train.config import MODEL_NAMES, TrainConfig, load_config
-from gat_pyg.train.io import atomic_write_csv, atomic_write_json, atomic_write_text
+from gat_pyg.train.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
 from gat_pyg.train.loop import RESULT_FILE, RunResult, load_data, run_dir, train_run
 
 log = logging.getLogger(__name__)
