@@ -21,7 +21,7 @@ from gat_pyg.models import MODELS, BaseModel
 from gat_pyg.train.config import ATTENTION_MODELS, TrainConfig
 from gat_pyg.train.early_stopping import make_stopping
 from gat_pyg.train.atomic import (atomic_torch_save, atomic_write_csv, atomic_write_json,
-                              atomic_write_text)
+                                  atomic_write_text)
 
 log = logging.getLogger(__name__)
 
