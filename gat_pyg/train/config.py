@@ -1,0 +1,200 @@
+"""The run configuration: one typed dataclass is the schema, YAML files and CLI flags override it.
+
+Every field carries its help text (shown by ``gat-pyg train --help``) and, where it has one, its
+set of allowed values. Fields that only some models read (attention heads) name those models; a
+config for another model may not set them, and its resolved YAML leaves them out, so every key a
+file holds is a key the run uses.
+"""
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+
+import yaml
+
+from gat_pyg.data.planetoid import DATASETS, SPLITS
+
+MODEL_NAMES = ('gat', 'gatv2', 'gcn', 'mlp')
+ATTENTION_MODELS = ('gat', 'gatv2')
+EARLY_STOPPING = ('gat', 'gcn', 'none')
+
+
+def _field(default: Any, help: str, choices: Optional[Sequence[str]] = None,
+           models: Optional[Sequence[str]] = None) -> Any:
+    return field(default=default, metadata={'help': help, 'choices': choices, 'models': models})
+
+
+@dataclass
+class TrainConfig:
+    """One training run: data, model, optimiser and stopping rule. Defaults: GAT on Cora as in
+    the paper. Construction checks every value's type and range (``TypeError`` / ``ValueError``
+    naming the field)."""
+
+    dataset: str = _field('cora', 'Planetoid dataset.', choices=tuple(DATASETS))
+    split: str = _field('public', 'Node split: public (20 per class / 500 / 1000), full, or '
+                        'random (drawn with seed).', choices=SPLITS)
+    model: str = _field('gat', 'Model architecture.', choices=MODEL_NAMES)
+    hidden_channels: int = _field(8, 'Hidden features (per head for gat / gatv2).')
+    num_layers: int = _field(2, 'Number of graph layers.')
+    heads: int = _field(8, 'Attention heads of each hidden layer (concatenated).',
+                        models=ATTENTION_MODELS)
+    out_heads: int = _field(1, 'Attention heads of the output layer (averaged).',
+                            models=ATTENTION_MODELS)
+    dropout: float = _field(0.6, "Dropout on every layer's input features.")
+    attn_dropout: float = _field(0.6, 'Dropout on the attention coefficients.',
+                                 models=ATTENTION_MODELS)
+    bias: bool = _field(True, 'Learn an additive bias in every layer.')
+    lr: float = _field(0.005, 'Adam learning rate.')
+    weight_decay: float = _field(5e-4, 'L2 penalty (Adam weight_decay).')
+    weight_decay_first_layer_only: bool = _field(
+        False, 'Apply weight_decay to the first layer only (as Kipf & Welling\'s GCN).')
+    epochs: int = _field(100_000, 'Maximum number of epochs (the stopping rule usually ends '
+                         'the run first).')
+    early_stopping: str = _field(
+        'gat', "Stopping rule: gat (official GAT: patience on val acc or loss, test the "
+        "checkpoint with the best val acc and loss), gcn (Kipf: stop when val loss exceeds the "
+        "mean of the previous `patience` epochs, test the last model), none (run all epochs, "
+        "test the last model).", choices=EARLY_STOPPING)
+    patience: int = _field(100, 'gat rule: epochs without improvement; gcn rule: averaging '
+                           'window.')
+    seed: int = _field(0, 'Seed of initialisation, dropout and the random split.')
+    sparse_features: bool = _field(True, 'Keep node features as a torch.sparse tensor (the same '
+                                   'model, much faster on bag-of-words features; dropout masks, '
+                                   'and so a seed\'s run, differ from dense).')
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            _check_type(f.name, getattr(self, f.name), f.type)
+            if f.type is float:
+                setattr(self, f.name, float(getattr(self, f.name)))
+            choices = f.metadata['choices']
+            value = getattr(self, f.name)
+            if choices is not None and value not in choices:
+                raise ValueError(f"config key '{f.name}': expected one of "
+                                 f"{', '.join(choices)}, got {value!r}")
+        for name in ('hidden_channels', 'num_layers', 'heads', 'out_heads', 'epochs',
+                     'patience'):
+            if getattr(self, name) < 1:
+                raise ValueError(f"config key '{name}': must be >= 1, got {getattr(self, name)}")
+        for name in ('dropout', 'attn_dropout'):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"config key '{name}': must be in [0, 1), "
+                                 f'got {getattr(self, name)}')
+        if self.lr <= 0.0:
+            raise ValueError(f"config key 'lr': must be > 0, got {self.lr}")
+        if self.weight_decay < 0.0:
+            raise ValueError(f"config key 'weight_decay': must be >= 0, got {self.weight_decay}")
+        if self.seed < 0:
+            raise ValueError(f"config key 'seed': must be >= 0, got {self.seed}")
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> 'TrainConfig':
+        """A config from a mapping of field names to typed values (a parsed YAML file).
+
+        Raises:
+            ValueError: an unknown key, a key the chosen model does not use, or a bad value.
+            TypeError: a value of the wrong type.
+        """
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        for key in values:
+            if key not in known:
+                raise ValueError(f'unknown config key {key!r}; known keys: '
+                                 f"{', '.join(known)}")
+        model = values.get('model', known['model'].default)
+        for key in values:
+            models = known[key].metadata['models']
+            if models is not None and model not in models:
+                raise ValueError(f"config key {key!r} is only used by models "
+                                 f"{', '.join(models)}, not by {model!r}; remove it")
+        return cls(**values)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The fields this config's model uses, in declaration order (``from_dict`` inverts it)."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if applies(f, self.model)}
+
+    def to_yaml(self) -> str:
+        """The resolved config as YAML."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def applies(f: dataclasses.Field, model: str) -> bool:
+    """Whether config field ``f`` is read when training ``model``."""
+    models = f.metadata['models']
+    return models is None or model in models
+
+
+def load_config(path: Union[str, Path], overrides: Optional[Mapping[str, Any]] = None
+                ) -> TrainConfig:
+    """Read a YAML config file and apply ``overrides`` (already typed, e.g. from
+    :func:`parse_override`) on top of it.
+
+    Raises:
+        ValueError / TypeError: as :meth:`TrainConfig.from_dict`, the message naming the file.
+    """
+    path = Path(path)
+    with open(path) as f:
+        values = yaml.load(f, Loader=_ConfigLoader)
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ValueError(f'{path}: a config file must be a YAML mapping of keys to values, '
+                         f'got {type(values).__name__}')
+    values.update(overrides or {})
+    try:
+        return TrainConfig.from_dict(values)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f'{path}: {err}') from None
+
+
+def config_fields() -> Tuple[dataclasses.Field, ...]:
+    """The fields of :class:`TrainConfig` (for building CLI options)."""
+    return dataclasses.fields(TrainConfig)
+
+
+def parse_override(key: str, text: str) -> Any:
+    """Convert the command-line text of ``--key text`` to the field's type.
+
+    Raises:
+        ValueError: an unknown key or a text that is not a value of the field's type.
+    """
+    known = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    if key not in known:
+        raise ValueError(f'unknown config key {key!r}')
+    kind = known[key].type
+    try:
+        if kind is bool:
+            lowered = text.strip().lower()
+            if lowered in ('true', 'yes', '1', 'on'):
+                return True
+            if lowered in ('false', 'no', '0', 'off'):
+                return False
+            raise ValueError
+        return kind(text) if kind is not str else text
+    except ValueError:
+        raise ValueError(f'config key {key!r}: expected {kind.__name__}, got {text!r}') from None
+
+
+def _check_type(name: str, value: Any, kind: type) -> None:
+    # bool is an int subclass: True must not pass as an int, nor 1 as a bool.
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is float:  # an int is a fine float (YAML reads `lr: 1` as an int)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, kind) and not isinstance(value, bool)
+    if not ok:
+        raise TypeError(f'config key {name!r}: expected {kind.__name__}, '
+                        f'got {type(value).__name__} {value!r}')
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """SafeLoader that also reads ``5e-4`` as a float: YAML 1.1 (PyYAML) wants a dot in the
+    mantissa and would hand the string ``'5e-4'`` to a float field."""
+
+
+_ConfigLoader.add_implicit_resolver(
+    'tag:yaml.org,2002:float',
+    re.compile(r'^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$'),
+    list('-+0123456789'))
