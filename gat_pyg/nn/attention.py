@@ -28,7 +28,8 @@ from torch_geometric.utils import (add_self_loops, is_sparse, is_torch_sparse_te
 from torch_geometric.utils.sparse import set_sparse_value
 
 from gat_pyg.nn import checks
-from gat_pyg.nn.fused import (CSRGraph, PatternCache, build_csr_graph, csr_aggregate, dropout,
+from gat_pyg.nn.functional import dropout_features
+from gat_pyg.nn.fused import (CSRGraph, PatternCache, build_csr_graph, csr_aggregate,
                               gather_sources, gather_targets, segment_softmax, sparse_linear)
 
 
@@ -96,7 +97,6 @@ class AttentionConv(MessagePassing):
         self.residual = residual
         self.fast_path = fast_path
         self._graph_cache = PatternCache()
-        self._feature_cache = PatternCache()
 
         total_out_channels = out_channels * (heads if concat else 1)
         if residual:
@@ -227,17 +227,17 @@ class AttentionConv(MessagePassing):
         if index.numel() == 0:
             return s_j.new_empty(0, self.heads)
         alpha = softmax(self.edge_score(s_j, s_i, edge_attr), index, ptr, dim_size)
-        return dropout(alpha, self.dropout, self.training)
+        return dropout_features(alpha, self.dropout, self.training)
 
     def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
         return alpha.unsqueeze(-1) * x_j
 
     def linear(self, lin: Linear, x: Tensor) -> Tensor:
-        """``lin(x)``; on the fast path a sparse ``x`` goes through a cached CSR product."""
+        """``lin(x)``; on the fast path a sparse ``x`` goes through a CSR product."""
         sparse = x.layout != torch.strided
         lazy = isinstance(lin.weight, torch.nn.parameter.UninitializedParameter)
         if sparse and not lazy and self._use_fast_path():
-            return sparse_linear(x, lin.weight, lin.bias, self._feature_cache)
+            return sparse_linear(x, lin.weight, lin.bias)
         return lin(x)
 
     def _project_edge_attr(self, lin_edge: Linear, edge_attr: Tensor) -> Tensor:
@@ -299,7 +299,7 @@ class AttentionConv(MessagePassing):
             edge_attr = looped_attr[graph.perm]
 
         scores = self.sorted_edge_score(s_src, s_dst, graph, edge_attr)
-        alpha = dropout(segment_softmax(scores, graph), self.dropout, self.training)
+        alpha = dropout_features(segment_softmax(scores, graph), self.dropout, self.training)
         out = csr_aggregate(alpha, h_src, graph)
         return out, looped, graph.to_input_order(alpha) if want_alpha else None
 

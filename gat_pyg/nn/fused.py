@@ -378,100 +378,52 @@ def blocked_gatv2_score(x_l: Tensor, x_r: Tensor, att: Tensor, edge_attr: Option
                                    negative_slope)
 
 
-@dataclass
-class SparsePattern:
-    """CSR indices of a sparse feature matrix X [N, F] and of its transpose, for X @ W^T."""
-    crow: Tensor      # [N + 1]
-    col: Tensor       # [nnz]
-    t_crow: Tensor    # [F + 1] rows of X^T
-    t_col: Tensor     # [nnz]
-    t_perm: Tensor    # [nnz] position in X's CSR order of each X^T entry
-    shape: Tuple[int, int]
-
-
-def sparse_pattern(x: Tensor) -> SparsePattern:
-    x = to_csr(x)
-    crow, col = x.crow_indices(), x.col_indices()
-    rows = torch.repeat_interleave(torch.arange(x.size(0)), crow[1:] - crow[:-1])
-    col_sorted, t_perm = torch.sort(col, stable=True)
-    return SparsePattern(crow=crow, col=col, t_crow=index2ptr(col_sorted, x.size(1)),
-                         t_col=rows[t_perm], t_perm=t_perm, shape=tuple(x.shape))
-
-
 def to_csr(x: Tensor) -> Tensor:
     """A torch.sparse COO/CSR matrix as CSR (a coalesced COO is already in CSR order)."""
     if x.layout == torch.sparse_csr:
         return x
     if x.layout == torch.sparse_coo:
-        return x.coalesce().to_sparse_csr()
+        x = x.coalesce()
+        return _csr(index2ptr(x.indices()[0], x.size(0)), x.indices()[1], x.values(),
+                    tuple(x.shape))
     raise TypeError(f"x: expected a dense, sparse COO or sparse CSR tensor, got {x.layout}")
 
 
 class SparseLinear(torch.autograd.Function):
-    """``X @ W^T`` for sparse X, given X's stored values and its (cached) pattern.
+    """``X @ W^T`` for a sparse CSR matrix X given as (values, crow, col, row).
 
-    Backward: ``grad_W = (X^T @ grad)^T`` with X^T built from the cached transpose order (no sort
-    per call), and ``grad_values`` as an SDDMM of ``grad @ W`` on X's pattern.
+    Forward is a CSR product. Backward needs ``X^T @ grad`` for the weight: the transpose of
+    a CSR matrix is the COO matrix with its row and column indices swapped, and torch's COO
+    product needs no sorted indices, so nothing is sorted or cached per call (input dropout
+    may change the pattern every epoch). The values' gradient is an SDDMM on X's pattern.
     """
 
     @staticmethod
-    def forward(ctx, values: Tensor, weight: Tensor, pattern: SparsePattern) -> Tensor:
-        ctx.save_for_backward(values, weight)
-        ctx.pattern = pattern
-        return _csr(pattern.crow, pattern.col, values, pattern.shape) @ weight.t()
+    def forward(ctx, values: Tensor, weight: Tensor, crow: Tensor, col: Tensor, row: Tensor,
+                shape: Tuple[int, int]) -> Tensor:
+        ctx.save_for_backward(values, weight, crow, col, row)
+        ctx.shape = shape
+        return _csr(crow, col, values, shape) @ weight.t()
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):
-        values, weight = ctx.saved_tensors
-        p: SparsePattern = ctx.pattern
+        values, weight, crow, col, row = ctx.saved_tensors
         grad_values = grad_weight = None
         grad_out = grad_out.contiguous()
         if ctx.needs_input_grad[0]:
-            grad_values = torch.sparse.sampled_addmm(
-                _csr(p.crow, p.col, values, p.shape), grad_out, weight, beta=0.0).values()
+            grad_values = _sddmm(_csr(crow, col, values, ctx.shape), grad_out, weight.t())
         if ctx.needs_input_grad[1]:
-            x_t = _csr(p.t_crow, p.t_col, values[p.t_perm], (p.shape[1], p.shape[0]))
-            grad_weight = (x_t @ grad_out).t()
-        return grad_values, grad_weight, None
+            x_t = torch.sparse_coo_tensor(torch.stack([col, row]), values,
+                                          (ctx.shape[1], ctx.shape[0]), check_invariants=False)
+            grad_weight = torch.sparse.mm(x_t, grad_out).t()
+        return grad_values, grad_weight, None, None, None, None
 
 
-def sparse_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor],
-                  cache: PatternCache) -> Tensor:
-    """``x @ weight^T + bias`` for a torch.sparse COO/CSR ``x``, caching its pattern."""
-    pattern = cache.get(x)
-    if pattern is None:
-        pattern = sparse_pattern(x)
-        cache.put(x, (), pattern)
-    # A coalesced COO matrix stores its values in CSR order already.
-    coalesced_coo = x.layout == torch.sparse_coo and x.is_coalesced()
-    values = x.values() if coalesced_coo else to_csr(x).values()
-    out = SparseLinear.apply(values, weight, pattern)
+def sparse_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
+    """``x @ weight^T + bias`` for a torch.sparse COO/CSR ``x``."""
+    x = to_csr(x)
+    crow, col = x.crow_indices(), x.col_indices()
+    row = torch.repeat_interleave(torch.arange(x.size(0), device=crow.device),
+                                  crow[1:] - crow[:-1], output_size=col.numel())
+    out = SparseLinear.apply(x.values(), weight, crow, col, row, tuple(x.shape))
     return out if bias is None else out + bias
-
-
-def keep_mask(shape, p: float, device=None) -> Tensor:
-    """A boolean mask whose entries are True with probability ``1 - p`` (to within 2^-15).
-
-    One 64-bit draw of ``random_()`` yields four 16-bit lanes; the lowest 15 bits of each lane
-    are uniform, so each lane is compared with ``p * 2^15``. That is four masks per draw where
-    ``bernoulli_`` makes one draw per entry and ``rand`` one float per entry: on 2 CPU cores,
-    for Cora's 106k attention entries, 0.18 ms against 1.2 ms (``F.dropout``) and 0.45 ms.
-    """
-    numel = 1
-    for size in shape:
-        numel *= size
-    draws = torch.empty((numel + 3) // 4, dtype=torch.int64, device=device).random_()
-    lanes = draws.view(torch.int16)[:numel].view(shape)
-    return lanes.bitwise_and_(0x7FFF) >= round(p * 32768)
-
-
-def dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """Inverted dropout with the semantics of ``F.dropout`` and the cheaper :func:`keep_mask`.
-
-    A paper-GAT epoch draws four masks (input features, two attention tensors, hidden
-    features); with ``bernoulli_`` they were a fifth of a Cora epoch.
-    """
-    if not training or p == 0.0:
-        return x
-    keep = keep_mask(x.shape, p, x.device)
-    return x * keep.to(x.dtype).mul_(1.0 / (1.0 - p))

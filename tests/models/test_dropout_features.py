@@ -1,9 +1,7 @@
 """dropout_features: dense, sparse COO and CSR inputs share one keep-mask semantics."""
 import pytest
 import torch
-import torch.nn.functional as F
-
-from gat_pyg.nn.functional import dropout_features
+from gat_pyg.nn.functional import dropout_features, keep_mask
 
 
 def _features(seed: int = 0) -> torch.Tensor:
@@ -12,12 +10,13 @@ def _features(seed: int = 0) -> torch.Tensor:
     return x * (torch.rand(30, 20, generator=generator) < 0.2)   # ~20 % stored entries
 
 
-def test_dense_is_torch_dropout():
+def test_dense_is_inverted_dropout_with_keep_mask():
     x = _features()
     torch.manual_seed(3)
-    expected = F.dropout(x, 0.4, training=True)
+    keep = keep_mask(x.shape, 0.4)
     torch.manual_seed(3)
-    assert torch.equal(dropout_features(x, 0.4, True), expected)
+    assert torch.allclose(dropout_features(x, 0.4, True), x * keep / 0.6)
+    assert 0 < int(keep.sum()) < keep.numel()
 
 
 @pytest.mark.parametrize('p', [0.3, 0.6])
@@ -26,9 +25,9 @@ def test_sparse_coo_equals_dense_dropout_with_the_same_mask(p):
     sparse = x.to_sparse()
     torch.manual_seed(7)
     out = dropout_features(sparse, p, True)
-    # Replay the mask: one Bernoulli(1 - p) draw per stored value, in storage order.
+    # Replay the mask: one keep/drop per stored value, in storage order.
     torch.manual_seed(7)
-    keep = torch.empty(sparse._nnz(), dtype=torch.bool).bernoulli_(1 - p)
+    keep = keep_mask((sparse._nnz(), ), p)
     row, col = sparse.indices()
     dense_mask = torch.zeros_like(x, dtype=torch.bool)
     dense_mask[row[keep], col[keep]] = True
