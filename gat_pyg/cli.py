@@ -5,6 +5,7 @@ Each subcommand is one ``add_<name>_command(subparsers)`` function registered in
 returns the exit status. A new subcommand (``bench``) is one more entry there.
 """
 import argparse
+import importlib
 import logging
 import sys
 from pathlib import Path
@@ -71,11 +72,34 @@ def add_reproduce_command(subparsers: Any) -> None:
     parser.set_defaults(handler=_run_reproduce)
 
 
+BENCHMARKS = {
+    'epoch': 'gat_pyg.bench.epoch',
+    'layer': 'gat_pyg.bench.layer',
+}
+"""``gat-pyg bench NAME`` -> the module whose ``main(argv)`` runs it (``benchmarks/NAME.py``)."""
+
+
+def add_bench_command(subparsers: Any) -> None:
+    """``gat-pyg bench``: our layers against PyG's, timed in the same run."""
+    parser = subparsers.add_parser(
+        'bench', help="time our layers against PyG's",
+        description="Run one benchmark (the same as python benchmarks/NAME.py from a source "
+                    "checkout): 'epoch' = paper-GAT training epochs on Cora and CiteSeer, "
+                    "'layer' = one layer forward + backward on random graphs with 1M-20M "
+                    "edges. Every case runs in a child process; the table gives medians, "
+                    "speed-ups and peak memory. 'gat-pyg bench NAME --help' lists its options.")
+    parser.add_argument('benchmark', choices=sorted(BENCHMARKS), help='which benchmark')
+    parser.add_argument('options', nargs=argparse.REMAINDER,
+                        help="the benchmark's own options")
+    parser.set_defaults(handler=_run_bench)
+
+
 COMMANDS: Dict[str, Callable[[Any], None]] = {
     'train': add_train_command,
     'reproduce': add_reproduce_command,
+    'bench': add_bench_command,
 }
-"""Subcommand name -> function adding its parser (``bench`` will register here)."""
+"""Subcommand name -> function adding its parser."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +121,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         overrides = _collect_overrides(args)
     except ValueError as err:
         parser.error(str(err))
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+    logging.basicConfig(level=getattr(args, 'log_level', 'info').upper(), stream=sys.stderr,
                         format='%(levelname)s %(name)s: %(message)s')
     with logging_redirect_tqdm():
         try:
@@ -132,6 +156,11 @@ def _run_reproduce(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
     print(format_table(rows), end='')
     log.info('wrote %s and one folder per run under %s', ', '.join(
         str(args.out / name) for name in RESULT_FILES), args.out / 'runs')
+    return 0
+
+
+def _run_bench(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
+    importlib.import_module(BENCHMARKS[args.benchmark]).main(args.options)
     return 0
 
 
@@ -184,7 +213,7 @@ def _collect_overrides(args: argparse.Namespace) -> Dict[str, Any]:
     # Typed through the config module, so a CLI value meets the same checks as a YAML one.
     overrides = {name[len(_OVERRIDE_PREFIX):]: parse_override(name[len(_OVERRIDE_PREFIX):], text)
                  for name, text in vars(args).items() if name.startswith(_OVERRIDE_PREFIX)}
-    if args.dense_features:
+    if getattr(args, 'dense_features', False):
         overrides['sparse_features'] = False
     return overrides
 
