@@ -18,7 +18,7 @@ from typing import List
 import torch
 
 from gat_pyg.bench.common import (CaseResult, add_common_args, fmt_mib, fmt_ms, format_table,
-                                  measure, ratio, run_child, set_threads, write_json)
+                                  measure, ratio, run_alternating, set_threads, write_json)
 
 # (implementation, feature form) pairs, in the order the children alternate.
 CASES = (('ours', 'sparse'), ('pyg', 'dense'), ('pyg', 'sparse'))
@@ -74,21 +74,11 @@ def main(argv: List[str] = None) -> List[CaseResult]:
     results, rows = [], []
     for dataset in args.datasets:
         for model in args.models:
-            case = {c: CaseResult(f'{dataset} {model}', f'{c[0]} {c[1]} x') for c in CASES}
-            for _ in range(args.rounds):
-                for impl, features in CASES:
-                    res = case[(impl, features)]
-                    report = run_child('gat_pyg.bench.epoch', [
-                        '--impl', impl, '--features', features, '--datasets', dataset,
-                        '--models', model, '--epochs', str(args.epochs)] + (
-                        ['--threads', str(args.threads)] if args.threads else []),
-                        args.memory_cap_gib)
-                    if 'error' in report:
-                        res.error = report['error']
-                        continue
-                    res.times_ms += report['times_ms']
-                    res.peak_mib = max(res.peak_mib or 0.0, report['peak_mib'])
-            ours, dense, sparse = (case[c] for c in CASES)
+            case = run_alternating('gat_pyg.bench.epoch', f'{dataset} {model}', {
+                f'{impl} {features} x': ['--impl', impl, '--features', features, '--datasets',
+                                   dataset, '--models', model, '--epochs', str(args.epochs)]
+                for impl, features in CASES}, args)
+            ours, dense, sparse = case.values()
             best = min((r for r in (dense, sparse) if r.median_ms is not None),
                        key=lambda r: r.median_ms, default=None)
             logging.info('%s %s: ours %s, PyG dense %s, PyG sparse %s', dataset, model,
