@@ -164,7 +164,7 @@ class AttentionConv(MessagePassing):
                 attention weights ``[E', H]`` (``E'`` edges after self-loops) as PyG does:
                 ``(edge_index, alpha)``, ``(sparse adjacency, alpha)`` or a ``SparseTensor``.
         """
-        x_src, x_dst, bipartite_input = checks.split_node_features(x, self.in_channels)
+        x_src, x_dst = checks.split_node_features(x, self.in_channels)
         size = checks.check_size(size, x_src, x_dst)
         num_src = x_src.size(0)
         if x_dst is not None:
@@ -187,11 +187,11 @@ class AttentionConv(MessagePassing):
 
         if self._use_fast_path():
             out, edge_index, alpha = self._fused_propagate(
-                edge_index, edge_attr, h_src, s_src, s_dst, num_src, num_dst, size,
+                edge_index, edge_attr, h_src, s_src, s_dst, num_src, num_dst,
                 bool(return_attention_weights))
         else:
             edge_index, edge_attr = self._prepare_graph(edge_index, edge_attr, num_src,
-                                                        num_dst, size)
+                                                        num_dst)
             alpha = self.edge_updater(edge_index, s=(s_src, s_dst), edge_attr=edge_attr,
                                       size=size)
             out = self.propagate(edge_index, x=(h_src, h_dst), alpha=alpha, size=size)
@@ -243,8 +243,8 @@ class AttentionConv(MessagePassing):
     def _project_edge_attr(self, lin_edge: Linear, edge_attr: Tensor) -> Tensor:
         return lin_edge(edge_attr).view(-1, self.heads, self.out_channels)
 
-    def _prepare_graph(self, edge_index, edge_attr, num_src: int, num_dst: Optional[int],
-                       size) -> tuple:
+    def _prepare_graph(self, edge_index, edge_attr, num_src: int,
+                       num_dst: Optional[int]) -> tuple:
         """Validates the graph and replaces its self-loops by one per node (if enabled)."""
         checks.check_graph(edge_index, num_src, num_dst)
         edge_attr = checks.check_edge_attr(edge_attr, self.edge_dim,
@@ -284,12 +284,11 @@ class AttentionConv(MessagePassing):
                 and not torch.compiler.is_compiling())
 
     def _fused_propagate(self, edge_index, edge_attr, h_src, s_src, s_dst, num_src, num_dst,
-                         size, want_alpha: bool):
+                         want_alpha: bool):
         key = (num_src, num_dst, self.add_self_loops)
         cached = self._graph_cache.get(edge_index, key)
         if cached is None or edge_attr is not None:
-            looped, looped_attr = self._prepare_graph(edge_index, edge_attr, num_src, num_dst,
-                                                      size)
+            looped, looped_attr = self._prepare_graph(edge_index, edge_attr, num_src, num_dst)
         if cached is None:
             graph_num_dst = num_dst if num_dst is not None else looped.size(0)
             cached = (looped, build_csr_graph(looped, num_src, graph_num_dst))

@@ -64,8 +64,8 @@ def _check_features(x, name: str, expected: int) -> None:
                          f"got {x.size(-1)} (shape {_shape(x)})")
 
 
-def split_node_features(x, in_channels) -> Tuple[Tensor, Optional[Tensor], bool]:
-    """Returns ``(x_src, x_dst, bipartite_input)`` after checking ``x`` against the layer.
+def split_node_features(x, in_channels) -> Tuple[Tensor, Optional[Tensor]]:
+    """Returns ``(x_src, x_dst)`` after checking ``x`` against the layer.
 
     A layer built with an ``int`` shares one projection between sources and targets; it also
     takes a pair (as in mini-batches, ``(x, x[:batch_size])``) as long as both sides have that
@@ -88,7 +88,7 @@ def split_node_features(x, in_channels) -> Tuple[Tensor, Optional[Tensor], bool]
                     f"x: this layer shares one projection (in_channels={in_channels}), so "
                     f"x_src and x_dst need the same width, got {x_src.size(-1)} and "
                     f"{x_dst.size(-1)}; build it with in_channels=(F_src, F_dst) instead")
-        return x_src, x_dst, True
+        return x_src, x_dst
     if isinstance(in_channels, int):
         _check_features(x, 'x', in_channels)
     else:
@@ -100,7 +100,7 @@ def split_node_features(x, in_channels) -> Tuple[Tensor, Optional[Tensor], bool]
                 f"x: this layer is bipartite with in_channels={tuple(in_channels)}, so it "
                 f"expects a pair (x_src, x_dst), got a single tensor of shape {_shape(x)}")
         _check_features(x, 'x', src_c if src_c != -1 else dst_c)
-    return x, x, False
+    return x, x
 
 
 def check_size(size, x_src: Tensor, x_dst: Optional[Tensor]) -> Optional[Tuple[int, int]]:
