@@ -56,6 +56,10 @@ class AttentionConv(MessagePassing):
             (``'add'``, ``'mean'``, ``'min'``, ``'max'``, ``'mul'``). (default: ``'mean'``)
         bias (bool, optional): Learn an additive bias. (default: ``True``)
         residual (bool, optional): Add a learnable linear skip connection. (default: ``False``)
+        message_dropout (float, optional): Dropout on the projected source features that the
+            attention weights sum (the official GAT code applies its input dropout there too,
+            after the scores are computed). Not in PyG's layers; ``0`` keeps them identical.
+            (default: ``0.0``)
         fast_path (bool, optional): ``None`` picks the fused CSR path whenever it applies,
             ``False`` always uses PyG's ``propagate``, ``True`` insists on the fused path.
             Both give the same numbers. (default: ``None``)
@@ -76,11 +80,13 @@ class AttentionConv(MessagePassing):
         fill_value: Union[float, Tensor, str] = 'mean',
         bias: bool = True,
         residual: bool = False,
+        message_dropout: float = 0.0,
         fast_path: Optional[bool] = None,
         **kwargs,
     ):
         checks.check_in_channels(in_channels)
         checks.check_hyperparameters(out_channels, heads, dropout, edge_dim, fill_value)
+        checks.check_probability(message_dropout, 'message_dropout')
         kwargs.setdefault('aggr', 'add')
         super().__init__(node_dim=0, **kwargs)
         if isinstance(in_channels, list):
@@ -95,6 +101,7 @@ class AttentionConv(MessagePassing):
         self.edge_dim = edge_dim
         self.fill_value = fill_value
         self.residual = residual
+        self.message_dropout = message_dropout
         self.fast_path = fast_path
         self._graph_cache = PatternCache()
 
@@ -184,6 +191,8 @@ class AttentionConv(MessagePassing):
 
         h_src, h_dst = self.project(x_src, x_dst)
         s_src, s_dst = self.node_scores(h_src, h_dst)
+        # Scores see the whole projection; only the summed values are dropped.
+        h_src = dropout_features(h_src, self.message_dropout, self.training)
 
         if self._use_fast_path():
             out, edge_index, alpha = self._fused_propagate(

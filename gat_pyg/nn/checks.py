@@ -18,6 +18,12 @@ def _shape(t: Tensor) -> list:
     return list(t.shape)
 
 
+def check_probability(value, name: str) -> None:
+    """A dropout probability: a number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
+
+
 def check_hyperparameters(out_channels: int, heads: int, dropout: float,
                           edge_dim: Optional[int], fill_value) -> None:
     """Constructor arguments every attention layer shares."""
@@ -27,8 +33,7 @@ def check_hyperparameters(out_channels: int, heads: int, dropout: float,
             or out_channels < 1):
         raise ValueError(
             f"out_channels: expected an integer >= 1, got {out_channels!r}")
-    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+    check_probability(dropout, 'dropout')
     if edge_dim is not None and (isinstance(edge_dim, bool)
                                  or not isinstance(edge_dim, int) or edge_dim < 1):
         raise ValueError(f"edge_dim: expected None or an integer >= 1, got {edge_dim!r}")

@@ -44,6 +44,9 @@ class TrainConfig:
     dropout: float = _field(0.6, "Dropout on every layer's input features.")
     attn_dropout: float = _field(0.6, 'Dropout on the attention coefficients.',
                                  models=ATTENTION_MODELS)
+    message_dropout: float = _field(
+        0.0, 'Dropout on the projected features each layer sums (the official GAT code drops '
+             'them with its input dropout rate; PyG does not).', models=ATTENTION_MODELS)
     bias: bool = _field(True, 'Learn an additive bias in every layer.')
     lr: float = _field(0.005, 'Adam learning rate.')
     weight_decay: float = _field(5e-4, 'L2 penalty (Adam weight_decay).')
@@ -77,7 +80,7 @@ class TrainConfig:
                      'patience'):
             if getattr(self, name) < 1:
                 raise ValueError(f"config key '{name}': must be >= 1, got {getattr(self, name)}")
-        for name in ('dropout', 'attn_dropout'):
+        for name in ('dropout', 'attn_dropout', 'message_dropout'):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"config key '{name}': must be in [0, 1), "
                                  f'got {getattr(self, name)}')

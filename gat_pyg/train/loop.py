@@ -72,7 +72,8 @@ def build_model(config: TrainConfig, in_channels: int, out_channels: int) -> Bas
                                   bias=config.bias)
     if config.model in ATTENTION_MODELS:
         kwargs.update(heads=config.heads, out_heads=config.out_heads,
-                      attn_dropout=config.attn_dropout)
+                      attn_dropout=config.attn_dropout,
+                      message_dropout=config.message_dropout)
     return MODELS[config.model](in_channels, config.hidden_channels, out_channels, **kwargs)
 
 

@@ -193,3 +193,34 @@ def test_tuple_in_channels_parameter_shapes(kind):
     assert src.weight.shape == (6, 6) and dst.weight.shape == (6, 4)
     assert layer.res.weight.shape == (6, 4)
     assert isinstance(layer, gat_pyg.AttentionConv)
+
+
+@pytest.mark.parametrize('conv_cls', [gat_pyg.GATConv, gat_pyg.GATv2Conv])
+def test_message_dropout_drops_summed_values_only_in_training(conv_cls):
+    torch.manual_seed(0)
+    x, edge_index = torch.randn(8, 5), torch.randint(0, 8, (2, 20))
+    plain = conv_cls(5, 4, heads=2, message_dropout=0.5, fast_path=False)
+    fast = conv_cls(5, 4, heads=2, message_dropout=0.5, fast_path=True)
+    reference = conv_cls(5, 4, heads=2)
+    fast.load_state_dict(plain.state_dict())
+    reference.load_state_dict(plain.state_dict())
+    for conv in (plain, fast, reference):
+        conv.eval()
+    # Off in eval mode: exactly the layer without it.
+    torch.testing.assert_close(plain(x, edge_index), reference(x, edge_index))
+    plain.train()
+    fast.train()
+    torch.manual_seed(1)
+    out_plain, (_, alpha_plain) = plain(x, edge_index, return_attention_weights=True)
+    torch.manual_seed(1)
+    out_fast, (_, alpha_fast) = fast(x, edge_index, return_attention_weights=True)
+    torch.testing.assert_close(out_fast, out_plain, atol=1e-5, rtol=1e-5)
+    # The scores see the undropped projection: attention is unchanged by message dropout.
+    _, (_, alpha_eval) = reference(x, edge_index, return_attention_weights=True)
+    torch.testing.assert_close(alpha_plain, alpha_eval)
+    assert not torch.allclose(out_plain, reference(x, edge_index))
+
+
+def test_message_dropout_must_be_a_probability():
+    with pytest.raises(ValueError, match='message_dropout'):
+        gat_pyg.GATConv(4, 2, message_dropout=1.0)
