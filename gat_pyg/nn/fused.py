@@ -325,7 +325,9 @@ class BlockedGATv2Score(torch.autograd.Function):
     """GATv2 logits ``a . LeakyReLU(x_l[src] + x_r[dst] + W_e e)`` computed block by block.
 
     The per-edge [E, H, C] vector is never held whole: forward keeps only the [E, H] logits,
-    backward recomputes each block's vector and accumulates the gradients.
+    backward recomputes each block's vector and accumulates the gradients. A graph that fits
+    in one block keeps that block's vectors instead (no more memory than a block costs
+    anyway), which saves the recomputation on small graphs.
     """
 
     @staticmethod
@@ -334,9 +336,14 @@ class BlockedGATv2Score(torch.autograd.Function):
                 negative_slope: float) -> Tensor:
         num_heads, channels = x_l.size(1), x_l.size(2)
         logits = x_l.new_empty(src.numel(), num_heads)
-        for block in _edge_blocks(src.numel(), num_heads * channels):
+        blocks = list(_edge_blocks(src.numel(), num_heads * channels))
+        ctx.kept = None
+        for block in blocks:
             z = _gatv2_block(x_l, x_r, edge_attr, w_edge, src, dst, block)
-            logits[block] = (F.leaky_relu(z, negative_slope) * att).sum(-1)
+            act = F.leaky_relu(z, negative_slope)
+            logits[block] = (act * att).sum(-1)
+            if len(blocks) == 1:
+                ctx.kept = (z, act)
         ctx.save_for_backward(x_l, x_r, att, edge_attr, w_edge, src, dst)
         ctx.negative_slope = negative_slope
         return logits
@@ -350,17 +357,21 @@ class BlockedGATv2Score(torch.autograd.Function):
         grad_edge_attr = None if edge_attr is None else torch.empty_like(edge_attr)
         grad_w_edge = None if w_edge is None else torch.zeros_like(w_edge)
         for block in _edge_blocks(src.numel(), x_l.size(1) * x_l.size(2)):
-            z = _gatv2_block(x_l, x_r, edge_attr, w_edge, src, dst, block)
+            if ctx.kept is not None:
+                z, act = ctx.kept
+            else:
+                z = _gatv2_block(x_l, x_r, edge_attr, w_edge, src, dst, block)
+                act = F.leaky_relu(z, slope)
             g = grad_logits[block].unsqueeze(-1)                      # [b, H, 1]
-            grad_att += (g * F.leaky_relu(z, slope)).sum(0, keepdim=True)
-            # d LeakyReLU(z)/dz is 1 where z > 0 and the slope elsewhere (as torch defines it).
-            grad_z = g * att * torch.where(z > 0, 1.0, slope).to(z.dtype)
+            grad_att += (g * act).sum(0, keepdim=True)
+            grad_z = torch.ops.aten.leaky_relu_backward(g * att, z, slope, False)
             grad_x_l.index_add_(0, src[block], grad_z)
             grad_x_r.index_add_(0, dst[block], grad_z)
             if edge_attr is not None:
                 flat = grad_z.reshape(grad_z.size(0), -1)
                 grad_edge_attr[block] = flat @ w_edge
                 grad_w_edge += flat.t() @ edge_attr[block]
+        ctx.kept = None
         return (grad_x_l, grad_x_r, grad_att, grad_edge_attr, grad_w_edge, None, None, None)
 
 
