@@ -54,11 +54,11 @@ def test_expectation_is_the_input(layout):
     convert = {'dense': lambda t: t, 'coo': torch.Tensor.to_sparse,
                'csr': torch.Tensor.to_sparse_csr}[layout]
     torch.manual_seed(0)
-    samples = 4000
+    samples = 2000
     mean = sum(dropout_features(convert(x), 0.6, True).to_dense() for _ in range(samples))
     mean = mean / samples
     # Each stored value is kept with probability 0.4 and scaled by 1 / 0.4: unbiased, with a
-    # standard error of sqrt(0.6 / 0.4 / samples) ~ 2 % of the value.
+    # standard error of sqrt(0.6 / 0.4 / samples) ~ 3 % of the value.
     assert torch.allclose(mean, x, atol=0.1 * float(x.max()), rtol=0)
     assert torch.equal(mean == 0, x == 0)
 

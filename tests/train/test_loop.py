@@ -10,7 +10,7 @@ from gat_pyg.train.loop import METRIC_COLUMNS
 
 # Few epochs keep the suite fast; early_stopping 'gat' with a short patience still exercises
 # checkpoint selection.
-GAT_TINY = dict(model='gat', epochs=6, patience=2, hidden_channels=4, heads=2)
+GAT_TINY = dict(model='gat', epochs=4, patience=1, hidden_channels=4, heads=2)
 
 
 def _metrics(folder):
