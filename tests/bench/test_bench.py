@@ -1,14 +1,10 @@
 """The benchmarks run end to end at toy sizes and report numbers for both implementations."""
 import json
-from pathlib import Path
-
 import pytest
 
 from gat_pyg.bench import epoch, layer
 from gat_pyg.bench.common import measure, ratio
 from gat_pyg.cli import main as cli_main
-
-MIRROR = Path(__file__).resolve().parents[2].parent / 'shared' / 'data' / 'planetoid'
 
 
 def test_measure_reports_each_repeat_and_the_memory_a_step_allocates():
@@ -33,9 +29,8 @@ def test_layer_benchmark_times_both_implementations(tmp_path):
 
 
 @pytest.mark.slow
-def test_epoch_benchmark_through_the_cli(tmp_path, monkeypatch, capsys):
-    assert MIRROR.is_dir(), f'Planetoid mirror missing at {MIRROR}'
-    monkeypatch.setenv('GAT_PYG_PLANETOID_MIRROR', str(MIRROR))
+def test_epoch_benchmark_through_the_cli(tmp_path, monkeypatch, capsys, mirror):
+    monkeypatch.setenv('GAT_PYG_PLANETOID_MIRROR', str(mirror))
     monkeypatch.setenv('GAT_PYG_DATA', str(tmp_path / 'data'))
     assert cli_main(['bench', 'epoch', '--datasets', 'cora', '--models', 'gat', '--epochs',
                      '2', '--rounds', '1', '--threads', '1']) == 0
