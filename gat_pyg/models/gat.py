@@ -25,19 +25,25 @@ class GAT(BaseModel):
             (default: ``0.6``)
         act (str, optional): Activation between layers. (default: ``'elu'``)
         bias (bool, optional): Additive bias in each layer. (default: ``True``)
+        residual (bool, optional): A linear skip connection in every layer (``residual=True``
+            of the conv): the paper's inductive PPI model. (default: ``False``)
     """
     conv_class: Type[Module] = GATConv
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
                  num_layers: int = 2, heads: int = 8, out_heads: int = 1, dropout: float = 0.6,
-                 attn_dropout: float = 0.6, act: str = 'elu', bias: bool = True):
+                 attn_dropout: float = 0.6, act: str = 'elu', bias: bool = True,
+                 residual: bool = False):
         super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout, act,
-                         heads=heads, out_heads=out_heads, attn_dropout=attn_dropout, bias=bias)
+                         heads=heads, out_heads=out_heads, attn_dropout=attn_dropout, bias=bias,
+                         residual=residual)
 
     def init_conv(self, in_channels: int, out_channels: int, last: bool, *, heads: int,
-                  out_heads: int, attn_dropout: float, bias: bool, **_: Any) -> Module:
+                  out_heads: int, attn_dropout: float, bias: bool, residual: bool = False,
+                  **_: Any) -> Module:
         return self.conv_class(in_channels, out_channels, heads=out_heads if last else heads,
-                               concat=not last, dropout=attn_dropout, bias=bias)
+                               concat=not last, dropout=attn_dropout, bias=bias,
+                               residual=residual)
 
     def conv_width(self, out_channels: int, last: bool, *, heads: int, **_: Any) -> int:
         return out_channels if last else out_channels * heads
