@@ -13,10 +13,12 @@ import networkx as nx
 import numpy as np
 from networkx.readwrite import json_graph
 
+from gat_pyg.data.ppi import NUM_FEATURES, NUM_LABELS
+
 GRAPHS = {'train': 3, 'valid': 2, 'test': 2}
 NODES_PER_GRAPH = 20
-FEATURES = 50
-LABELS = 121
+FEATURES = NUM_FEATURES    # 50, as the real PPI
+LABELS = NUM_LABELS        # 121
 
 
 def write_ppi_raw(root: Path, seed: int = 0) -> Dict[str, Tuple[np.ndarray, np.ndarray]]:

@@ -8,16 +8,12 @@ node belongs to (``{split}_graph_id.npy``) and the 121 binary labels (``{split}_
 ``.npy`` arrays that numpy loads without unpickling, so reading them runs no code; no published
 SHA-256 of ``ppi.zip`` is known to us, so, unlike the Planetoid files, they are not checked.
 """
-import logging
 import os
-from pathlib import Path
 from typing import Optional, Tuple, Union
 
 from torch_geometric.datasets import PPI
 
 from gat_pyg.data.planetoid import ROOT_ENV, resolve_root
-
-log = logging.getLogger(__name__)
 
 PPI_FOLDER = 'PPI'
 PPI_SPLITS = ('train', 'val', 'test')

@@ -60,6 +60,7 @@ class DistributedReplicas(Replicas):
                                'use gat_pyg.train.distributed.process_group()')
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
+        self.local_rank = int(os.environ.get('LOCAL_RANK', '0'))
         self.device = (torch.device('cuda', torch.cuda.current_device())
                        if dist.get_backend() == 'nccl' else torch.device('cpu'))
 
@@ -83,12 +84,15 @@ class DistributedReplicas(Replicas):
 
     @contextlib.contextmanager
     def main_first(self) -> Iterator[None]:
-        """Run the block on rank 0 first and on the others after it (e.g. a dataset's one-time
-        processing, which writes files that the other ranks then only read)."""
-        if not self.is_main:
+        """Run the block on rank 0 first, then on each other machine's local rank 0, then on
+        the remaining ranks: a dataset's one-time processing writes files once per folder, on
+        a shared file system (rank 0) or on each machine's own disk (local rank 0), and the
+        ranks after only read them."""
+        stage = 0 if self.is_main else 1 if self.local_rank == 0 else 2
+        for _ in range(stage):
             dist.barrier()
         yield
-        if self.is_main:
+        for _ in range(stage, 2):
             dist.barrier()
 
 

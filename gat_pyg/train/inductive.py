@@ -8,7 +8,6 @@ label) pair, and the score is the micro-averaged F1 over all of them. The traini
 rules (the GAT rule reads micro-F1 where it reads accuracy on Planetoid), checkpoints and run
 folder.
 """
-import logging
 from pathlib import Path
 from typing import Optional, Sequence, Tuple, Union
 
@@ -21,9 +20,6 @@ from torch_geometric.loader import DataLoader
 from gat_pyg.models import BaseModel
 from gat_pyg.train.config import TrainConfig
 from gat_pyg.train.loop import RunResult, Task, fit
-
-log = logging.getLogger(__name__)
-
 
 def micro_f1(pred: Tensor, target: Tensor) -> float:
     r"""Micro-averaged F1 of binary predictions: every (node, label) pair counts once,

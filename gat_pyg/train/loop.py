@@ -3,6 +3,10 @@
 Per epoch: one optimisation step on the training nodes (dropout on), then a validation pass
 (dropout off) whose loss and accuracy drive the stopping rule; the checkpoint the rule picks is
 restored at the end and only then is the test set evaluated, once.
+
+The loop itself (:func:`fit`) is shared: a :class:`Task` supplies the data side (full-batch here,
+a rank's share of the training nodes in :mod:`gat_pyg.train.distributed`, mini-batches of whole
+graphs in :mod:`gat_pyg.train.inductive`) and :class:`Replicas` the processes training together.
 """
 import logging
 import time
@@ -57,7 +61,8 @@ class RunResult:
 
 
 def metric_columns(metric: str) -> Tuple[str, ...]:
-    """The ``metrics.csv`` header of a run scored by ``metric`` (``'acc'``: :data:`METRIC_COLUMNS`)."""
+    """The ``metrics.csv`` header of a run scored by ``metric`` (``'acc'`` gives
+    :data:`METRIC_COLUMNS`)."""
     return ('epoch', 'train_loss', f'train_{metric}', 'val_loss', f'val_{metric}', 'checkpoint',
             'seconds')
 

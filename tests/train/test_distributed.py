@@ -119,3 +119,24 @@ def test_python_m_gat_pyg_train_under_torchrun(tmp_path, cora, data_root, mirror
     assert ddp['epochs'] == single.epochs and ddp['best_epoch'] == single.best_epoch
     assert ddp['val_loss'] == pytest.approx(single.val_loss, rel=1e-5)
     assert ddp['test_acc'] == pytest.approx(single.test_acc, abs=1e-3)   # 1000 test nodes
+
+
+def test_readme_torchrun_commands_parse():
+    from torch.distributed.run import get_args_parser
+
+    from gat_pyg.cli import build_parser
+
+    readme = (REPO_ROOT / 'README.md').read_text()
+    section = readme.split('## Multi-process and multi-machine training')[1].split('\n## ')[0]
+    blocks = [b.split('```')[0] for b in section.split('```bash\n')[1:]]
+    commands = [b.replace('\\\n', ' ').split('torchrun', 1)[1].split() for b in blocks]
+    assert len(commands) == 3
+    flags = set()
+    for words in commands:
+        args = get_args_parser().parse_args(words)
+        assert args.module and args.training_script == 'gat_pyg.train'
+        train = build_parser().parse_args(['train', *args.training_script_args])
+        assert train.config == Path('configs/cora_gat.yaml')
+        flags |= {w for w in words if w.startswith('--')}
+    assert {'--standalone', '--nnodes', '--node-rank', '--rdzv-backend', '--rdzv-endpoint',
+            '--rdzv-id'} <= flags

@@ -3,7 +3,6 @@ synthetic dataset in PPI's raw format, through the gat-pyg command and the paper
 import csv
 import json
 
-import numpy as np
 import pytest
 import torch
 from sklearn.metrics import f1_score
