@@ -14,9 +14,12 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from gat_pyg.data.planetoid import DATASETS, MIRROR_ENV, ROOT_ENV
-from gat_pyg.train.config import (MODEL_NAMES, TrainConfig, config_fields, load_config,
-                                  parse_override)
-from gat_pyg.train.loop import load_data, run_dir, train_run
+from gat_pyg.data.ppi import load_ppi
+from gat_pyg.train.config import (INDUCTIVE_DATASETS, MODEL_NAMES, TrainConfig, config_fields,
+                                  load_config, parse_override)
+from gat_pyg.train.distributed import process_group, train_distributed, world_size_from_env
+from gat_pyg.train.inductive import train_inductive
+from gat_pyg.train.loop import RunResult, load_data, run_dir, train_run
 from gat_pyg.train.reproduce import RESULT_FILES, format_table, reproduce
 
 log = logging.getLogger('gat_pyg')
@@ -28,10 +31,12 @@ def add_train_command(subparsers: Any) -> None:
     """``gat-pyg train``: one run of one configuration."""
     parser = subparsers.add_parser(
         'train', help='train one configuration',
-        description='Train one model on one Planetoid dataset, test its checkpoint, and write '
-                    'the run folder OUT/runs/<dataset>_<model>/seed_<seed>/ (config.yaml, '
-                    'metrics.csv, checkpoint.pt, result.json). Any config key can be '
-                    'overridden as --key value.',
+        description='Train one model on one Planetoid dataset (or on PPI, inductively), test '
+                    'its checkpoint, and write the run folder '
+                    'OUT/runs/<dataset>_<model>/seed_<seed>/ (config.yaml, metrics.csv, '
+                    'checkpoint.pt, result.json). Any config key can be overridden as --key '
+                    'value. Under torchrun (python -m gat_pyg.train is this command) the ranks '
+                    'share the training nodes and rank 0 writes the run folder.',
         parents=[_common_options()])
     parser.add_argument('--config', type=Path, default=None,
                         help='YAML config file, e.g. configs/cora_gat.yaml (none: the built-in '
@@ -68,7 +73,8 @@ def add_reproduce_command(subparsers: Any) -> None:
     parser.add_argument('--config-dir', type=Path, default=None,
                         help='folder of the <dataset>_<model>.yaml files (default: configs/ '
                              'of the source checkout, else ./configs)')
-    _add_config_overrides(parser, exclude=('dataset', 'model', 'seed', 'sparse_features'))
+    _add_config_overrides(parser, exclude=('dataset', 'model', 'seed', 'sparse_features',
+                                           'graphs_per_batch'))
     parser.set_defaults(handler=_run_reproduce)
 
 
@@ -135,17 +141,44 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def _run_train(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
     config = (load_config(args.config, overrides) if args.config is not None
               else TrainConfig.from_dict(overrides))
-    data = load_data(config, root=args.data_root, mirror=args.mirror,
-                     verify=not args.no_verify)
     folder = run_dir(args.out, config)
-    result = train_run(config, data, folder, progress=not args.no_progress)
-    print('| Dataset | Model | Seed | Test acc (%) | Val acc (%) | Checkpoint epoch | Epochs '
+    progress = not args.no_progress
+    if config.dataset in INDUCTIVE_DATASETS:
+        result = _train_inductive(args, config, folder, progress)
+    elif world_size_from_env() > 1:
+        # Launched by torchrun: every rank trains, rank 0 alone prints and writes.
+        with process_group() as replicas:
+            with replicas.main_first():  # rank 0 processes the raw files, the others read
+                data = load_data(config, root=args.data_root, mirror=args.mirror,
+                                 verify=not args.no_verify)
+            result, _ = train_distributed(config, data, replicas, folder, progress)
+        if not replicas.is_main:
+            return 0
+    else:
+        data = load_data(config, root=args.data_root, mirror=args.mirror,
+                         verify=not args.no_verify)
+        result = train_run(config, data, folder, progress=progress)
+    score = {'acc': 'Test acc (%)', 'micro_f1': 'Test micro-F1 (%)'}[result.metric]
+    print(f'| Dataset | Model | Seed | {score} | Val {score[5:]} | Checkpoint epoch | Epochs '
           '| Time (s) |\n|---|---|---:|---:|---:|---:|---:|---:|\n'
           f'| {result.dataset} | {result.model} | {result.seed} | {100 * result.test_acc:.1f} '
           f'| {100 * result.val_acc:.1f} | {result.best_epoch} | {result.epochs} '
           f'| {result.seconds:.1f} |')
     log.info('wrote %s', folder)
     return 0
+
+
+def _train_inductive(args: argparse.Namespace, config: TrainConfig, folder: Path,
+                     progress: bool) -> RunResult:
+    if world_size_from_env() > 1:
+        raise ValueError(f'multi-process training (torchrun) supports the Planetoid datasets, '
+                         f'not {config.dataset!r}; run it as one process')
+    for flag, given in (('--mirror', args.mirror is not None), ('--no-verify', args.no_verify)):
+        if given:
+            raise ValueError(f'{flag} applies to the Planetoid files only, not to '
+                             f'{config.dataset!r} (read from --data-root)')
+    train, val, test = load_ppi(args.data_root)
+    return train_inductive(config, train, val, test, folder, progress=progress)
 
 
 def _run_reproduce(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
@@ -201,6 +234,8 @@ def _add_config_overrides(parser: argparse.ArgumentParser, exclude: Sequence[str
             extra.append(f"one of {', '.join(f.metadata['choices'])}")
         if f.metadata['models']:
             extra.append(f"models {', '.join(f.metadata['models'])} only")
+        if f.metadata.get('datasets'):
+            extra.append(f"datasets {', '.join(f.metadata['datasets'])} only")
         if f.type is bool:
             extra.append('true or false')
         extra.append(f'built-in default {f.default}')

@@ -27,24 +27,27 @@ class GAT(BaseModel):
             they are summed, as the official code does. (default: ``0.0``)
         act (str, optional): Activation between layers. (default: ``'elu'``)
         bias (bool, optional): Additive bias in each layer. (default: ``True``)
+        residual (bool, optional): A linear skip connection in every layer (``residual=True``
+            of the conv): the paper's inductive PPI model. (default: ``False``)
     """
     conv_class: Type[Module] = GATConv
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
                  num_layers: int = 2, heads: int = 8, out_heads: int = 1, dropout: float = 0.6,
                  attn_dropout: float = 0.6, message_dropout: float = 0.0, act: str = 'elu',
-                 bias: bool = True):
+                 bias: bool = True, residual: bool = False):
         super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout, act,
                          heads=heads, out_heads=out_heads, attn_dropout=attn_dropout,
-                         message_dropout=message_dropout, bias=bias)
+                         message_dropout=message_dropout, bias=bias, residual=residual)
 
     def init_conv(self, in_channels: int, out_channels: int, last: bool, *, heads: int,
                   out_heads: int, attn_dropout: float, message_dropout: float, bias: bool,
-                  **_: Any) -> Module:
+                  residual: bool, **_: Any) -> Module:
         # Passed only when set: PyG's layers (which the benchmarks plug in) do not take it.
         extra = {'message_dropout': message_dropout} if message_dropout else {}
         return self.conv_class(in_channels, out_channels, heads=out_heads if last else heads,
-                               concat=not last, dropout=attn_dropout, bias=bias, **extra)
+                               concat=not last, dropout=attn_dropout, bias=bias,
+                               residual=residual, **extra)
 
     def conv_width(self, out_channels: int, last: bool, *, heads: int, **_: Any) -> int:
         return out_channels if last else out_channels * heads

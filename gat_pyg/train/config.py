@@ -1,9 +1,10 @@
 """The run configuration: one typed dataclass is the schema, YAML files and CLI flags override it.
 
 Every field carries its help text (shown by ``gat-pyg train --help``) and, where it has one, its
-set of allowed values. Fields that only some models read (attention heads) name those models; a
-config for another model may not set them, and its resolved YAML leaves them out, so every key a
-file holds is a key the run uses.
+set of allowed values. Fields that only some models read (attention heads) name those models, and
+fields that only some datasets read (the Planetoid split, graphs per batch of the inductive PPI)
+name those datasets; a config for another model or dataset may not set them, and its resolved YAML
+leaves them out, so every key a file holds is a key the run uses.
 """
 import dataclasses
 import re
@@ -18,11 +19,16 @@ from gat_pyg.data.planetoid import DATASETS, SPLITS
 MODEL_NAMES = ('gat', 'gatv2', 'gcn', 'mlp')
 ATTENTION_MODELS = ('gat', 'gatv2')
 EARLY_STOPPING = ('gat', 'gcn', 'none')
+INDUCTIVE_DATASETS = ('ppi',)
+"""Datasets of many graphs, trained whole graph by graph (:mod:`gat_pyg.train.inductive`)."""
+PLANETOID_DATASETS = tuple(DATASETS)
 
 
 def _field(default: Any, help: str, choices: Optional[Sequence[str]] = None,
-           models: Optional[Sequence[str]] = None) -> Any:
-    return field(default=default, metadata={'help': help, 'choices': choices, 'models': models})
+           models: Optional[Sequence[str]] = None,
+           datasets: Optional[Sequence[str]] = None) -> Any:
+    return field(default=default, metadata={'help': help, 'choices': choices, 'models': models,
+                                            'datasets': datasets})
 
 
 @dataclass
@@ -31,9 +37,10 @@ class TrainConfig:
     the paper. Construction checks every value's type and range (``TypeError`` / ``ValueError``
     naming the field)."""
 
-    dataset: str = _field('cora', 'Planetoid dataset.', choices=tuple(DATASETS))
+    dataset: str = _field('cora', 'Dataset: a Planetoid graph, or ppi (inductive, many graphs).',
+                          choices=PLANETOID_DATASETS + INDUCTIVE_DATASETS)
     split: str = _field('public', 'Node split: public (20 per class / 500 / 1000), full, or '
-                        'random (drawn with seed).', choices=SPLITS)
+                        'random (drawn with seed).', choices=SPLITS, datasets=PLANETOID_DATASETS)
     model: str = _field('gat', 'Model architecture.', choices=MODEL_NAMES)
     hidden_channels: int = _field(8, 'Hidden features (per head for gat / gatv2).')
     num_layers: int = _field(2, 'Number of graph layers.')
@@ -48,6 +55,10 @@ class TrainConfig:
         0.0, 'Dropout on the projected features each layer sums (the official GAT code drops '
              'them with its input dropout rate; PyG does not).', models=ATTENTION_MODELS)
     bias: bool = _field(True, 'Learn an additive bias in every layer.')
+    residual: bool = _field(False, 'Linear skip connection in every attention layer (the GAT '
+                            "paper's PPI model).", models=ATTENTION_MODELS)
+    graphs_per_batch: int = _field(2, 'Whole graphs per mini-batch of an inductive dataset '
+                                   '(paper, PPI: 2).', datasets=INDUCTIVE_DATASETS)
     lr: float = _field(0.005, 'Adam learning rate.')
     weight_decay: float = _field(5e-4, 'L2 penalty (Adam weight_decay).')
     weight_decay_first_layer_only: bool = _field(
@@ -64,7 +75,8 @@ class TrainConfig:
     seed: int = _field(0, 'Seed of initialisation, dropout and the random split.')
     sparse_features: bool = _field(True, 'Keep node features as a torch.sparse tensor (the same '
                                    'model, much faster on bag-of-words features; dropout masks, '
-                                   'and so a seed\'s run, differ from dense).')
+                                   'and so a seed\'s run, differ from dense).',
+                                   datasets=PLANETOID_DATASETS)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -77,7 +89,7 @@ class TrainConfig:
                 raise ValueError(f"config key '{f.name}': expected one of "
                                  f"{', '.join(choices)}, got {value!r}")
         for name in ('hidden_channels', 'num_layers', 'heads', 'out_heads', 'epochs',
-                     'patience'):
+                     'patience', 'graphs_per_batch'):
             if getattr(self, name) < 1:
                 raise ValueError(f"config key '{name}': must be >= 1, got {getattr(self, name)}")
         for name in ('dropout', 'attn_dropout', 'message_dropout'):
@@ -105,27 +117,34 @@ class TrainConfig:
                 raise ValueError(f'unknown config key {key!r}; known keys: '
                                  f"{', '.join(known)}")
         model = values.get('model', known['model'].default)
+        dataset = values.get('dataset', known['dataset'].default)
         for key in values:
             models = known[key].metadata['models']
             if models is not None and model not in models:
                 raise ValueError(f"config key {key!r} is only used by models "
                                  f"{', '.join(models)}, not by {model!r}; remove it")
+            datasets = known[key].metadata['datasets']
+            if datasets is not None and dataset not in datasets:
+                raise ValueError(f"config key {key!r} is only used by datasets "
+                                 f"{', '.join(datasets)}, not by {dataset!r}; remove it")
         return cls(**values)
 
     def to_dict(self) -> Dict[str, Any]:
         """The fields this config's model uses, in declaration order (``from_dict`` inverts it)."""
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                if applies(f, self.model)}
+                if applies(f, self.model, self.dataset)}
 
     def to_yaml(self) -> str:
         """The resolved config as YAML."""
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-def applies(f: dataclasses.Field, model: str) -> bool:
-    """Whether config field ``f`` is read when training ``model``."""
+def applies(f: dataclasses.Field, model: str, dataset: Optional[str] = None) -> bool:
+    """Whether config field ``f`` is read when training ``model`` (on ``dataset``, if given)."""
     models = f.metadata['models']
-    return models is None or model in models
+    datasets = f.metadata.get('datasets')
+    return ((models is None or model in models)
+            and (dataset is None or datasets is None or dataset in datasets))
 
 
 def load_config(path: Union[str, Path], overrides: Optional[Mapping[str, Any]] = None

@@ -3,16 +3,21 @@
 Per epoch: one optimisation step on the training nodes (dropout on), then a validation pass
 (dropout off) whose loss and accuracy drive the stopping rule; the checkpoint the rule picks is
 restored at the end and only then is the test set evaluated, once.
+
+The loop itself (:func:`fit`) is shared: a :class:`Task` supplies the data side (full-batch here,
+a rank's share of the training nodes in :mod:`gat_pyg.train.distributed`, mini-batches of whole
+graphs in :mod:`gat_pyg.train.inductive`) and :class:`Replicas` the processes training together.
 """
 import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.nn import Module
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
@@ -36,8 +41,10 @@ METRIC_COLUMNS = ('epoch', 'train_loss', 'train_acc', 'val_loss', 'val_acc', 'ch
 
 @dataclass
 class RunResult:
-    """What a finished run reports. Accuracies are fractions; ``best_epoch`` is the (0-based)
-    epoch of the tested checkpoint, ``epochs`` the number of epochs trained."""
+    """What a finished run reports. ``test_acc`` / ``val_acc`` hold the score named by
+    ``metric``: accuracy (``'acc'``) for node classification, micro-F1 (``'micro_f1'``) for the
+    multi-label PPI; both are fractions. ``best_epoch`` is the (0-based) epoch of the tested
+    checkpoint, ``epochs`` the number of epochs trained."""
     dataset: str
     model: str
     seed: int
@@ -47,9 +54,105 @@ class RunResult:
     best_epoch: int
     epochs: int
     seconds: float
+    metric: str = 'acc'
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
+
+
+def metric_columns(metric: str) -> Tuple[str, ...]:
+    """The ``metrics.csv`` header of a run scored by ``metric`` (``'acc'`` gives
+    :data:`METRIC_COLUMNS`)."""
+    return ('epoch', 'train_loss', f'train_{metric}', 'val_loss', f'val_{metric}', 'checkpoint',
+            'seconds')
+
+
+class Task:
+    """What a kind of training supplies to :func:`fit`: the data's widths, one epoch of
+    optimisation, and the loss and score of a split. :func:`fit` owns everything else (seeding,
+    the model, Adam, the stopping rule, checkpoints, the run folder), so full-batch, multi-process
+    and inductive training share one loop.
+
+    Attributes:
+        metric (str): Name of the score (``'acc'``), used in column names.
+        in_channels (int): Input features per node.
+        out_channels (int): Classes (or labels) per node.
+    """
+    metric: str = 'acc'
+    in_channels: int
+    out_channels: int
+
+    def train_epoch(self, model: Module, optimizer: torch.optim.Optimizer) -> Tuple[float, float]:
+        """One epoch of optimisation of ``model`` (possibly a ``DistributedDataParallel``
+        wrapper); returns the training loss and score."""
+        raise NotImplementedError
+
+    def evaluate(self, model: BaseModel, split: str) -> Tuple[float, float]:
+        """Loss and score of ``model`` on ``split`` (``'val'`` or ``'test'``), dropout off."""
+        raise NotImplementedError
+
+
+class NodeTask(Task):
+    """Full-batch node classification on one graph: every epoch is one forward over the whole
+    graph and one Adam step on the cross-entropy of the training nodes.
+
+    Args:
+        data (Data): The graph, with ``train_mask`` / ``val_mask`` / ``test_mask``.
+        train_mask (Tensor, optional): The nodes whose loss this process takes (a rank's share in
+            multi-process training). (default: ``data.train_mask``)
+        loss_norm (float, optional): Divide the summed loss by this instead of taking the mean
+            over ``train_mask`` (multi-process training; see :mod:`gat_pyg.train.distributed`).
+            (default: ``None``, the mean)
+    """
+
+    def __init__(self, data: Data, train_mask: Optional[Tensor] = None,
+                 loss_norm: Optional[float] = None):
+        self.data = data
+        self.train_mask = data.train_mask if train_mask is None else train_mask
+        self.loss_norm = loss_norm
+        self.in_channels = data.num_features
+        self.out_channels = int(data.y.max()) + 1
+
+    def train_epoch(self, model: Module, optimizer: torch.optim.Optimizer) -> Tuple[float, float]:
+        data, mask = self.data, self.train_mask
+        model.train()
+        optimizer.zero_grad()
+        out = model(data.x, data.edge_index)[mask]
+        if self.loss_norm is None:
+            loss = F.cross_entropy(out, data.y[mask])
+        else:
+            loss = F.cross_entropy(out, data.y[mask], reduction='sum') / self.loss_norm
+        loss.backward()
+        optimizer.step()
+        return loss.item(), _accuracy(out, data.y[mask])
+
+    def evaluate(self, model: BaseModel, split: str) -> Tuple[float, float]:
+        return _evaluate(model, self.data, self.data[f'{split}_mask'])
+
+
+class Replicas:
+    """The processes that train one model together. This base is a single process; the
+    multi-process one (:class:`gat_pyg.train.distributed.DistributedReplicas`) wraps the model
+    in ``DistributedDataParallel`` and makes rank 0's validation numbers everyone's."""
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process evaluates, logs and writes the run folder."""
+        return self.rank == 0
+
+    def wrap(self, model: BaseModel) -> Module:
+        """The module that trains (gradients synchronised across processes)."""
+        return model
+
+    def from_main(self, compute: Callable[[], Sequence[float]]) -> List[float]:
+        """``compute()`` run on the main process only, its numbers returned on every process."""
+        return list(compute())
+
+    def all_reduce_sum(self, values: Sequence[float]) -> List[float]:
+        """Each value summed over the processes."""
+        return list(values)
 
 
 def run_dir(out: Union[str, Path], config: TrainConfig) -> Path:
@@ -73,7 +176,7 @@ def build_model(config: TrainConfig, in_channels: int, out_channels: int) -> Bas
     if config.model in ATTENTION_MODELS:
         kwargs.update(heads=config.heads, out_heads=config.out_heads,
                       attn_dropout=config.attn_dropout,
-                      message_dropout=config.message_dropout)
+                      message_dropout=config.message_dropout, residual=config.residual)
     return MODELS[config.model](in_channels, config.hidden_channels, out_channels, **kwargs)
 
 
@@ -102,14 +205,39 @@ def train_run(config: TrainConfig, data: Data, out_dir: Optional[Union[str, Path
             atomically. (default: ``None``)
         progress (bool, optional): Show an epoch progress bar. (default: ``False``)
     """
-    if out_dir is not None:
+    return fit(config, NodeTask(data), out_dir, progress)[0]
+
+
+def fit(config: TrainConfig, task: Task, out_dir: Optional[Union[str, Path]] = None,
+        progress: bool = False, replicas: Optional[Replicas] = None
+        ) -> Tuple[RunResult, BaseModel]:
+    """The training loop every kind of run shares: seed, build, train epoch by epoch under the
+    stopping rule, restore the checkpoint, test it once, write the run folder.
+
+    Args:
+        config (TrainConfig): The run's settings.
+        task (Task): The data side: epochs of optimisation and evaluation of a split.
+        out_dir (str, optional): The run folder (see :func:`train_run`); only the main process
+            writes it. (default: ``None``)
+        progress (bool, optional): Epoch progress bar (main process only). (default: ``False``)
+        replicas (Replicas, optional): The processes training together. (default: this one)
+
+    Returns:
+        The result (identical on every process) and the model, holding the tested checkpoint.
+    """
+    replicas = replicas if replicas is not None else Replicas()
+    writes = out_dir is not None and replicas.is_main
+    if writes:
         out_dir = Path(out_dir)
         atomic_write_text(out_dir / CONFIG_FILE, config.to_yaml())
-    num_classes = int(data.y.max()) + 1
+    metric = task.metric
     start = time.perf_counter()
+    # Every process seeds alike: the same initial parameters (DDP would broadcast rank 0's
+    # anyway) and the same dropout masks (see gat_pyg.train.distributed for why).
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = build_model(config, data.num_features, num_classes)
+        model = build_model(config, task.in_channels, task.out_channels)
+        trained = replicas.wrap(model)
         optimizer = torch.optim.Adam(
             model.parameter_groups(config.weight_decay, config.weight_decay_first_layer_only),
             lr=config.lr)
@@ -117,58 +245,55 @@ def train_run(config: TrainConfig, data: Data, out_dir: Optional[Union[str, Path
         rows: List[Dict[str, Any]] = []
         best_state: Dict[str, Tensor] = {}
         best_epoch = -1
-        bar = tqdm(total=config.epochs, disable=not progress, leave=False, unit='epoch',
-                   desc=f'{config.dataset}/{config.model} seed {config.seed}')
+        bar = tqdm(total=config.epochs, disable=not (progress and replicas.is_main), leave=False,
+                   unit='epoch', desc=f'{config.dataset}/{config.model} seed {config.seed}')
         with bar:
             for epoch in range(config.epochs):
-                train_loss, train_acc = train_step(model, optimizer, data)
-                val_loss, val_acc = _evaluate(model, data, data.val_mask)
-                decision = stopping.step(val_loss, val_acc)
+                train_loss, train_score = task.train_epoch(trained, optimizer)
+                # One validation pass, on the main process; every process then steps its
+                # stopping rule on the same numbers, so all of them stop at the same epoch.
+                val_loss, val_score = replicas.from_main(lambda: task.evaluate(model, 'val'))
+                decision = stopping.step(val_loss, val_score)
                 if decision.save:
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                     best_epoch = epoch
-                rows.append(dict(epoch=epoch, train_loss=train_loss, train_acc=train_acc,
-                                 val_loss=val_loss, val_acc=val_acc,
-                                 checkpoint=int(decision.save),
-                                 seconds=round(time.perf_counter() - start, 4)))
+                rows.append({'epoch': epoch, 'train_loss': train_loss,
+                             f'train_{metric}': train_score, 'val_loss': val_loss,
+                             f'val_{metric}': val_score, 'checkpoint': int(decision.save),
+                             'seconds': round(time.perf_counter() - start, 4)})
                 bar.update()
                 if epoch % 10 == 0:
-                    bar.set_postfix(val_acc=f'{val_acc:.3f}', val_loss=f'{val_loss:.3f}',
-                                    refresh=False)
+                    bar.set_postfix({f'val_{metric}': f'{val_score:.3f}',
+                                     'val_loss': f'{val_loss:.3f}'}, refresh=False)
                 if decision.stop:
                     break
         model.load_state_dict(best_state)
-        val_loss, val_acc = _evaluate(model, data, data.val_mask)
-        _, test_acc = _evaluate(model, data, data.test_mask)
+        val_loss, val_score, test_score = replicas.from_main(
+            lambda: (*task.evaluate(model, 'val'), task.evaluate(model, 'test')[1]))
     result = RunResult(dataset=config.dataset, model=config.model, seed=config.seed,
-                       test_acc=test_acc, val_acc=val_acc, val_loss=val_loss,
+                       test_acc=test_score, val_acc=val_score, val_loss=val_loss,
                        best_epoch=best_epoch, epochs=len(rows),
-                       seconds=round(time.perf_counter() - start, 3))
-    log.info('%s/%s seed %d: test acc %.4f (checkpoint epoch %d of %d, %.1f s)',
-             config.dataset, config.model, config.seed, test_acc, best_epoch, len(rows),
-             result.seconds)
-    if out_dir is not None:
-        atomic_write_csv(out_dir / METRICS_FILE, METRIC_COLUMNS, rows)
+                       seconds=round(time.perf_counter() - start, 3), metric=metric)
+    if replicas.is_main:
+        log.info('%s/%s seed %d: test %s %.4f (checkpoint epoch %d of %d, %.1f s)',
+                 config.dataset, config.model, config.seed, metric, test_score, best_epoch,
+                 len(rows), result.seconds)
+    if writes:
+        atomic_write_csv(out_dir / METRICS_FILE, metric_columns(metric), rows)
         atomic_torch_save(dict(config=config.to_dict(), model_state=best_state,
-                               in_channels=data.num_features, out_channels=num_classes,
-                               epoch=best_epoch, val_acc=val_acc, val_loss=val_loss,
-                               test_acc=test_acc), out_dir / CHECKPOINT_FILE)
+                               in_channels=task.in_channels, out_channels=task.out_channels,
+                               epoch=best_epoch, val_acc=val_score, val_loss=val_loss,
+                               test_acc=test_score), out_dir / CHECKPOINT_FILE)
         atomic_write_json(out_dir / RESULT_FILE,
                           dict(result=result.to_dict(), config=config.to_dict()))
-    return result
+    return result, model
 
 
 def train_step(model: BaseModel, optimizer: torch.optim.Optimizer,
                data: Data) -> Tuple[float, float]:
     """One full-batch epoch: forward, cross-entropy on the training nodes, backward, step.
     Returns the training loss and accuracy. (The epoch benchmark times exactly this.)"""
-    model.train()
-    optimizer.zero_grad()
-    out = model(data.x, data.edge_index)[data.train_mask]
-    loss = F.cross_entropy(out, data.y[data.train_mask])
-    loss.backward()
-    optimizer.step()
-    return loss.item(), _accuracy(out, data.y[data.train_mask])
+    return NodeTask(data).train_epoch(model, optimizer)
 
 
 @torch.no_grad()

@@ -13,7 +13,7 @@ CONFIG_FILES = sorted(CONFIG_DIR.glob('*.yaml'))
 def test_one_file_per_model_and_dataset():
     names = {p.stem for p in CONFIG_FILES}
     assert names == {f'{d}_{m}' for d in ('cora', 'citeseer', 'pubmed')
-                     for m in ('gat', 'gatv2', 'gcn', 'mlp')}
+                     for m in ('gat', 'gatv2', 'gcn', 'mlp')} | {'ppi_gat'}
 
 
 @pytest.mark.parametrize('path', CONFIG_FILES, ids=lambda p: p.name)
@@ -39,6 +39,19 @@ def test_paper_hyper_parameters():
             (16, 0.5, 0.01, 5e-4)
         assert gcn.weight_decay_first_layer_only and not gcn.bias
         assert (gcn.epochs, gcn.early_stopping, gcn.patience) == (200, 'gcn', 10)
+
+
+def test_ppi_is_the_papers_table_3_model():
+    c = load_config(CONFIG_DIR / 'ppi_gat.yaml')
+    assert (c.dataset, c.model, c.num_layers, c.hidden_channels, c.heads, c.out_heads) == \
+        ('ppi', 'gat', 3, 256, 4, 6)
+    assert (c.dropout, c.attn_dropout, c.weight_decay, c.lr) == (0.0, 0.0, 0.0, 0.005)
+    assert c.residual and c.graphs_per_batch == 2
+    assert (c.early_stopping, c.patience) == ('gat', 100)
+    # Planetoid-only keys are not part of a PPI run, nor PPI's of a Planetoid run.
+    assert 'split' not in c.to_dict() and 'sparse_features' not in c.to_dict()
+    assert 'graphs_per_batch' not in TrainConfig().to_dict()
+    assert TrainConfig().residual is False and 'residual' in TrainConfig().to_dict()
 
 
 def test_defaults_are_the_paper_gat_on_cora():
@@ -72,6 +85,10 @@ def test_wrong_type_is_named(tmp_path, text, key):
     ({'epochs': 0}, "'epochs': must be >= 1"),
     ({'lr': 0}, "'lr': must be > 0"),
     ({'model': 'gcn', 'heads': 8}, "'heads' is only used by models gat, gatv2, not by 'gcn'"),
+    ({'graphs_per_batch': 2}, "'graphs_per_batch' is only used by datasets ppi, not by 'cora'"),
+    ({'dataset': 'ppi', 'split': 'full'}, "'split' is only used by datasets cora, citeseer, "
+                                          "pubmed, not by 'ppi'"),
+    ({'dataset': 'ppi', 'graphs_per_batch': 0}, "'graphs_per_batch': must be >= 1"),
 ])
 def test_bad_values_are_named(values, message):
     with pytest.raises(ValueError, match=message):

@@ -60,7 +60,7 @@ def test_changed_config_retrains(tmp_path, data_root, mirror, caplog):
 def test_interrupted_run_leaves_no_results_and_resumes(tmp_path, data_root, mirror,
                                                       monkeypatch):
     out = tmp_path / 'out'
-    real_step = loop.train_step
+    real_step = loop.NodeTask.train_epoch
     calls = {'n': 0}
 
     def interrupted_step(*args):
@@ -69,7 +69,7 @@ def test_interrupted_run_leaves_no_results_and_resumes(tmp_path, data_root, mirr
             raise KeyboardInterrupt
         return real_step(*args)
 
-    monkeypatch.setattr(loop, 'train_step', interrupted_step)
+    monkeypatch.setattr(loop.NodeTask, 'train_epoch', interrupted_step)
     with pytest.raises(KeyboardInterrupt):
         reproduce(['cora'], ['mlp'], 2, out, overrides=TINY, root=data_root,
                   mirror=str(mirror), progress=False)
@@ -79,7 +79,7 @@ def test_interrupted_run_leaves_no_results_and_resumes(tmp_path, data_root, mirr
     assert (unfinished / 'config.yaml').is_file()
     assert not (unfinished / 'result.json').exists()
     assert not list(out.rglob('*.tmp'))
-    monkeypatch.setattr(loop, 'train_step', real_step)
+    monkeypatch.setattr(loop.NodeTask, 'train_epoch', real_step)
     rows = reproduce(['cora'], ['mlp'], 2, out, overrides=TINY, root=data_root,
                      mirror=str(mirror), progress=False)
     assert rows[0].runs == 2 and (unfinished / 'result.json').is_file()
