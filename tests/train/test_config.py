@@ -31,6 +31,8 @@ def test_paper_hyper_parameters():
             pubmed = dataset == 'pubmed'
             assert (c.hidden_channels, c.heads, c.out_heads) == (8, 8, 8 if pubmed else 1)
             assert (c.dropout, c.attn_dropout) == (0.6, 0.6)
+            # The official GAT code's dropout of the projected features; GATv2 follows PyG.
+            assert c.message_dropout == (0.6 if model == 'gat' else 0.0)
             assert (c.lr, c.weight_decay) == ((0.01, 1e-3) if pubmed else (0.005, 5e-4))
             assert (c.early_stopping, c.patience, c.epochs) == ('gat', 100, 100_000)
             assert not c.weight_decay_first_layer_only
