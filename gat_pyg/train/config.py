@@ -52,7 +52,7 @@ class TrainConfig:
     attn_dropout: float = _field(0.6, 'Dropout on the attention coefficients.',
                                  models=ATTENTION_MODELS)
     message_dropout: float = _field(
-        0.0, 'Dropout on the projected features each layer sums (the official GAT code drops '
+        0.6, 'Dropout on the projected features each layer sums (the official GAT code drops '
              'them with its input dropout rate; PyG does not).', models=ATTENTION_MODELS)
     bias: bool = _field(True, 'Learn an additive bias in every layer.')
     residual: bool = _field(False, 'Linear skip connection in every attention layer (the GAT '
