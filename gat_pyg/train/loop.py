@@ -1,14 +1,17 @@
-"""One training run: full-batch Adam on a Planetoid graph under a paper's stopping rule.
+"""One training run: Adam on a Planetoid graph under a paper's stopping rule.
 
-Per epoch: one optimisation step on the training nodes (dropout on), then a validation pass
-(dropout off) whose loss and accuracy drive the stopping rule; the checkpoint the rule picks is
+Per epoch: one optimisation step on the training nodes (dropout on) — full-batch, or, with
+``config.batch_size`` set, one pass over neighbour-sampled mini-batches
+(:mod:`gat_pyg.train.minibatch`) — then a validation pass (dropout off) whose loss and
+accuracy drive the stopping rule; the checkpoint the rule picks is
 restored at the end and only then is the test set evaluated, once.
 """
+import functools
 import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -20,6 +23,7 @@ from gat_pyg.data import load_planetoid
 from gat_pyg.models import MODELS, BaseModel
 from gat_pyg.train.config import ATTENTION_MODELS, TrainConfig
 from gat_pyg.train.early_stopping import make_stopping
+from gat_pyg.train.minibatch import MiniBatchStep
 from gat_pyg.train.atomic import (atomic_torch_save, atomic_write_csv, atomic_write_json,
                                   atomic_write_text)
 
@@ -99,7 +103,8 @@ def train_run(config: TrainConfig, data: Data, out_dir: Optional[Union[str, Path
         out_dir (str, optional): If given, the run folder: ``config.yaml`` (first),
             ``metrics.csv``, ``checkpoint.pt`` and, last, ``result.json``, each written
             atomically. (default: ``None``)
-        progress (bool, optional): Show an epoch progress bar. (default: ``False``)
+        progress (bool, optional): Show an epoch progress bar (and, in mini-batch mode, one
+            over each epoch's batches). (default: ``False``)
     """
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -112,6 +117,10 @@ def train_run(config: TrainConfig, data: Data, out_dir: Optional[Union[str, Path
         optimizer = torch.optim.Adam(
             model.parameter_groups(config.weight_decay, config.weight_decay_first_layer_only),
             lr=config.lr)
+        # The one difference between the two modes: how an epoch trains.
+        step: Callable[[BaseModel, torch.optim.Optimizer], Tuple[float, float]] = (
+            functools.partial(train_step, data=data) if config.batch_size is None
+            else MiniBatchStep(config, data, progress))
         stopping = make_stopping(config.early_stopping, config.patience)
         rows: List[Dict[str, Any]] = []
         best_state: Dict[str, Tensor] = {}
@@ -120,7 +129,7 @@ def train_run(config: TrainConfig, data: Data, out_dir: Optional[Union[str, Path
                    desc=f'{config.dataset}/{config.model} seed {config.seed}')
         with bar:
             for epoch in range(config.epochs):
-                train_loss, train_acc = train_step(model, optimizer, data)
+                train_loss, train_acc = step(model, optimizer)
                 val_loss, val_acc = _evaluate(model, data, data.val_mask)
                 decision = stopping.step(val_loss, val_acc)
                 if decision.save:
