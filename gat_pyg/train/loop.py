@@ -6,7 +6,6 @@ Per epoch: one optimisation step on the training nodes (dropout on) — full-bat
 accuracy drive the stopping rule; the checkpoint the rule picks is
 restored at the end and only then is the test set evaluated, once.
 """
-import functools
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -119,7 +118,8 @@ def train_run(config: TrainConfig, data: Data, out_dir: Optional[Union[str, Path
             lr=config.lr)
         # The one difference between the two modes: how an epoch trains.
         step: Callable[[BaseModel, torch.optim.Optimizer], Tuple[float, float]] = (
-            functools.partial(train_step, data=data) if config.batch_size is None
+            (lambda model, optimizer: train_step(model, optimizer, data))
+            if config.batch_size is None
             else MiniBatchStep(config, data, progress))
         stopping = make_stopping(config.early_stopping, config.patience)
         rows: List[Dict[str, Any]] = []
