@@ -42,6 +42,9 @@ def make_loader(config: TrainConfig, data: Data) -> NeighborLoader:
     if config.batch_size is None:
         raise ValueError("config key 'batch_size': mini-batch training needs a batch size, "
                          'got null')
+    if not bool(data.train_mask.any()):
+        raise ValueError('mini-batch training: train_mask selects no node, so there is nothing '
+                         'to batch')
     num_neighbors = config.num_neighbors or [-1] * config.num_layers
     # Only what a batch needs travels with it: not the masks of the other splits.
     graph = Data(x=data.x, edge_index=data.edge_index, y=data.y, num_nodes=data.num_nodes)
