@@ -48,10 +48,13 @@ def make_loader(config: TrainConfig, data: Data) -> NeighborLoader:
     num_neighbors = config.num_neighbors or [-1] * config.num_layers
     # Only what a batch needs travels with it: not the masks of the other splits.
     graph = Data(x=data.x, edge_index=data.edge_index, y=data.y, num_nodes=data.num_nodes)
-    return NeighborLoader(graph, num_neighbors=list(num_neighbors),
-                          batch_size=config.batch_size, input_nodes=data.train_mask,
-                          shuffle=True,
-                          generator=torch.Generator().manual_seed(config.seed))
+    loader = NeighborLoader(graph, num_neighbors=list(num_neighbors),
+                            batch_size=config.batch_size, input_nodes=data.train_mask,
+                            shuffle=True,
+                            generator=torch.Generator().manual_seed(config.seed))
+    log.debug('mini-batch training: %d batches of up to %d target nodes per epoch, neighbours '
+              'per hop %s', len(loader), config.batch_size, num_neighbors)
+    return loader
 
 
 class MiniBatchStep:
