@@ -16,7 +16,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from gat_pyg.data.planetoid import DATASETS, MIRROR_ENV, ROOT_ENV
 from gat_pyg.data.ppi import load_ppi
 from gat_pyg.train.config import (INDUCTIVE_DATASETS, MODEL_NAMES, TrainConfig, config_fields,
-                                  load_config, parse_override)
+                                  is_list_field, load_config, parse_override, type_name)
 from gat_pyg.train.distributed import process_group, train_distributed, world_size_from_env
 from gat_pyg.train.inductive import train_inductive
 from gat_pyg.train.loop import RunResult, load_data, run_dir, train_run
@@ -239,9 +239,13 @@ def _add_config_overrides(parser: argparse.ArgumentParser, exclude: Sequence[str
         if f.type is bool:
             extra.append('true or false')
         extra.append(f'built-in default {f.default}')
+        # A list key takes its items as separate words (--num-neighbors 10 10); they reach
+        # parse_override as one list. Its metavar names the item type.
+        words = dict(nargs='+') if is_list_field(f) else {}
+        metavar = type_name(f.type).replace('list of ', '').replace(' or null', '').upper()
         group.add_argument(*names, dest=_OVERRIDE_PREFIX + f.name, default=argparse.SUPPRESS,
-                           metavar=f.type.__name__.upper(),
-                           help=f"{f.metadata['help']} ({'; '.join(extra)})")
+                           metavar=metavar, help=f"{f.metadata['help']} ({'; '.join(extra)})",
+                           **words)
 
 
 def _collect_overrides(args: argparse.Namespace) -> Dict[str, Any]:

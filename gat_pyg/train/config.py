@@ -8,9 +8,10 @@ leaves them out, so every key a file holds is a key the run uses.
 """
 import dataclasses
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import yaml
 
@@ -77,6 +78,14 @@ class TrainConfig:
                                    'model, much faster on bag-of-words features; dropout masks, '
                                    'and so a seed\'s run, differ from dense).',
                                    datasets=PLANETOID_DATASETS)
+    batch_size: Optional[int] = _field(
+        None, 'Mini-batch training: target (training) nodes per batch, sampled with '
+        "PyG's NeighborLoader; null = full-batch training.", datasets=PLANETOID_DATASETS)
+    num_neighbors: Optional[List[int]] = _field(
+        None, 'Mini-batch training: neighbours sampled per node, one count per layer, -1 = all '
+        "(as NeighborLoader: the first count is for the batch's target nodes, the next for "
+        'their sampled neighbours, ...); null = all at every hop. Needs batch_size.',
+        datasets=PLANETOID_DATASETS)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -102,6 +111,24 @@ class TrainConfig:
             raise ValueError(f"config key 'weight_decay': must be >= 0, got {self.weight_decay}")
         if self.seed < 0:
             raise ValueError(f"config key 'seed': must be >= 0, got {self.seed}")
+        self._check_minibatch()
+
+    def _check_minibatch(self) -> None:
+        if self.batch_size is not None and self.batch_size < 1:
+            raise ValueError(f"config key 'batch_size': must be >= 1 (or null for full-batch "
+                             f'training), got {self.batch_size}')
+        if self.num_neighbors is None:
+            return
+        if self.batch_size is None:
+            raise ValueError("config key 'num_neighbors': only mini-batch training samples "
+                             'neighbours; set batch_size too (or remove num_neighbors)')
+        if len(self.num_neighbors) != self.num_layers:
+            raise ValueError(f"config key 'num_neighbors': expected one count per layer "
+                             f'(num_layers={self.num_layers}), got {len(self.num_neighbors)}: '
+                             f'{self.num_neighbors}')
+        if any(n == 0 or n < -1 for n in self.num_neighbors):
+            raise ValueError(f"config key 'num_neighbors': each count must be >= 1, or -1 for "
+                             f'all neighbours, got {self.num_neighbors}')
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> 'TrainConfig':
@@ -175,8 +202,11 @@ def config_fields() -> Tuple[dataclasses.Field, ...]:
     return dataclasses.fields(TrainConfig)
 
 
-def parse_override(key: str, text: str) -> Any:
+def parse_override(key: str, text: Union[str, Sequence[str]]) -> Any:
     """Convert the command-line text of ``--key text`` to the field's type.
+
+    A list field (``num_neighbors``) takes the words of ``--key 10 10`` as a sequence (or one
+    string of words); an optional field takes ``none`` / ``null`` for ``None``.
 
     Raises:
         ValueError: an unknown key or a text that is not a value of the field's type.
@@ -185,30 +215,80 @@ def parse_override(key: str, text: str) -> Any:
     if key not in known:
         raise ValueError(f'unknown config key {key!r}')
     kind = known[key].type
+    words = text.split() if isinstance(text, str) else list(text)
+    inner, optional = _unwrap_optional(kind)
+    if optional and len(words) == 1 and words[0].strip().lower() in ('none', 'null'):
+        return None
     try:
-        if kind is bool:
-            lowered = text.strip().lower()
-            if lowered in ('true', 'yes', '1', 'on'):
-                return True
-            if lowered in ('false', 'no', '0', 'off'):
-                return False
+        if typing.get_origin(inner) is list:
+            (item,) = typing.get_args(inner)
+            return [_parse_scalar(item, word) for word in words]
+        if len(words) != 1 and not isinstance(text, str):
             raise ValueError
-        return kind(text) if kind is not str else text
+        return _parse_scalar(inner, text if isinstance(text, str) else words[0])
     except ValueError:
-        raise ValueError(f'config key {key!r}: expected {kind.__name__}, got {text!r}') from None
+        shown = text if isinstance(text, str) else ' '.join(words)
+        raise ValueError(f'config key {key!r}: expected {type_name(kind)}, '
+                         f'got {shown!r}') from None
 
 
-def _check_type(name: str, value: Any, kind: type) -> None:
+def type_name(kind: Any) -> str:
+    """How messages and ``--help`` name a field's type: ``int``, ``int or null``,
+    ``list of int or null``."""
+    inner, optional = _unwrap_optional(kind)
+    if typing.get_origin(inner) is list:
+        name = f'list of {typing.get_args(inner)[0].__name__}'
+    else:
+        name = inner.__name__
+    return f'{name} or null' if optional else name
+
+
+def is_list_field(f: dataclasses.Field) -> bool:
+    """Whether a field holds a list (the CLI reads it as ``--key v1 v2 ...``)."""
+    return typing.get_origin(_unwrap_optional(f.type)[0]) is list
+
+
+def _unwrap_optional(kind: Any) -> Tuple[Any, bool]:
+    # Optional[X] is Union[X, None]: the schema's only unions.
+    args = typing.get_args(kind)
+    if typing.get_origin(kind) is Union and type(None) in args:
+        (inner,) = [a for a in args if a is not type(None)]
+        return inner, True
+    return kind, False
+
+
+def _parse_scalar(kind: type, text: str) -> Any:
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered in ('true', 'yes', '1', 'on'):
+            return True
+        if lowered in ('false', 'no', '0', 'off'):
+            return False
+        raise ValueError
+    return kind(text) if kind is not str else text
+
+
+def _check_type(name: str, value: Any, kind: Any) -> None:
+    inner, optional = _unwrap_optional(kind)
+    if optional and value is None:
+        return
+    if typing.get_origin(inner) is list:
+        (item,) = typing.get_args(inner)
+        ok = isinstance(value, list) and all(_is_instance(v, item) for v in value)
+    else:
+        ok = _is_instance(value, inner)
+    if not ok:
+        raise TypeError(f'config key {name!r}: expected {type_name(kind)}, '
+                        f'got {type(value).__name__} {value!r}')
+
+
+def _is_instance(value: Any, kind: type) -> bool:
     # bool is an int subclass: True must not pass as an int, nor 1 as a bool.
     if kind is bool:
-        ok = isinstance(value, bool)
-    elif kind is float:  # an int is a fine float (YAML reads `lr: 1` as an int)
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, kind) and not isinstance(value, bool)
-    if not ok:
-        raise TypeError(f'config key {name!r}: expected {kind.__name__}, '
-                        f'got {type(value).__name__} {value!r}')
+        return isinstance(value, bool)
+    if kind is float:  # an int is a fine float (YAML reads `lr: 1` as an int)
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind) and not isinstance(value, bool)
 
 
 class _ConfigLoader(yaml.SafeLoader):

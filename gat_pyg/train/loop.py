@@ -1,7 +1,9 @@
-"""One training run: full-batch Adam on a Planetoid graph under a paper's stopping rule.
+"""One training run: Adam on a Planetoid graph under a paper's stopping rule.
 
-Per epoch: one optimisation step on the training nodes (dropout on), then a validation pass
-(dropout off) whose loss and accuracy drive the stopping rule; the checkpoint the rule picks is
+Per epoch: one optimisation step on the training nodes (dropout on) — full-batch, or, with
+``config.batch_size`` set, one pass over neighbour-sampled mini-batches
+(:mod:`gat_pyg.train.minibatch`) — then a validation pass (dropout off) whose loss and
+accuracy drive the stopping rule; the checkpoint the rule picks is
 restored at the end and only then is the test set evaluated, once.
 
 The loop itself (:func:`fit`) is shared: a :class:`Task` supplies the data side (full-batch here,
@@ -203,9 +205,15 @@ def train_run(config: TrainConfig, data: Data, out_dir: Optional[Union[str, Path
         out_dir (str, optional): If given, the run folder: ``config.yaml`` (first),
             ``metrics.csv``, ``checkpoint.pt`` and, last, ``result.json``, each written
             atomically. (default: ``None``)
-        progress (bool, optional): Show an epoch progress bar. (default: ``False``)
+        progress (bool, optional): Show an epoch progress bar (and, in mini-batch mode, one
+            over each epoch's batches). (default: ``False``)
     """
-    return fit(config, NodeTask(data), out_dir, progress)[0]
+    if config.batch_size is None:
+        task = NodeTask(data)
+    else:
+        from gat_pyg.train.minibatch import MiniBatchTask   # it builds on NodeTask
+        task = MiniBatchTask(config, data, progress)
+    return fit(config, task, out_dir, progress)[0]
 
 
 def fit(config: TrainConfig, task: Task, out_dir: Optional[Union[str, Path]] = None,
