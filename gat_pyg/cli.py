@@ -81,6 +81,7 @@ def add_reproduce_command(subparsers: Any) -> None:
 BENCHMARKS = {
     'epoch': 'gat_pyg.bench.epoch',
     'layer': 'gat_pyg.bench.layer',
+    'minibatch': 'gat_pyg.bench.minibatch',
 }
 """``gat-pyg bench NAME`` -> the module whose ``main(argv)`` runs it (``benchmarks/NAME.py``)."""
 

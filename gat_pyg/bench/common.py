@@ -96,7 +96,11 @@ def run_alternating(module: str, name: str, variants: Dict[str, List[str]], args
             report = run_child(module, child_args + threads, args.memory_cap_gib)
             if 'error' in report:
                 result.error = report['error']
+                log.info('%s, %s: %s', name, key, result.error)
                 continue
+            log.info('%s, %s: %s, peak +%s', name, key,
+                     ', '.join(fmt_ms(t) for t in report['times_ms']),
+                     fmt_mib(report['peak_mib']))
             result.times_ms += report['times_ms']
             result.peak_mib = max(result.peak_mib or 0.0, report['peak_mib'])
     return results

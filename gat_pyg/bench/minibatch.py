@@ -25,7 +25,8 @@ from typing import List, Optional
 import torch
 
 from gat_pyg.bench.common import (CaseResult, add_common_args, fmt_mib, fmt_ms, format_table,
-                                  measure, ratio, run_child, set_threads, write_json)
+                                  measure, ratio, run_alternating, set_threads,
+                                  write_json)
 
 # The implementations, in the order the children alternate; 'sampler' runs no model.
 IMPLS = ('ours', 'pyg', 'sampler')
@@ -126,24 +127,9 @@ def main(argv: Optional[List[str]] = None) -> List[CaseResult]:
                                     'batches', 'epochs', 'seed')]
     common = [a for k in forwarded for a in (k, str(getattr(args, k[2:].replace('-', '_'))))]
     common += ['--num-neighbors', *map(str, args.num_neighbors)]
-    if args.threads:
-        common += ['--threads', str(args.threads)]
     name = f'{args.nodes:,} nodes / {args.edges:,} edges'
-    results = {impl: CaseResult(name, impl) for impl in IMPLS}
-    for round_ in range(args.rounds):
-        for impl in IMPLS:
-            report = run_child('gat_pyg.bench.minibatch', ['--impl', impl, *common],
-                               args.memory_cap_gib)
-            res = results[impl]
-            if 'error' in report:
-                res.error = report['error']
-                logging.info('round %d %s: %s', round_, impl, res.error)
-                continue
-            res.times_ms += report['times_ms']
-            res.peak_mib = max(res.peak_mib or 0.0, report['peak_mib'])
-            logging.info('round %d %s: %s per epoch of %d batches, peak +%s', round_, impl,
-                         ', '.join(fmt_ms(t) for t in report['times_ms']), args.batches,
-                         fmt_mib(report['peak_mib']))
+    results = run_alternating('gat_pyg.bench.minibatch', name, {
+        impl: ['--impl', impl, *common] for impl in IMPLS}, args)
     ours, pyg, sampler = (results[i] for i in IMPLS)
     print(format_table(
         ['graph', 'batches', 'ours epoch', 'PyG epoch', 'speed-up', 'sampler only',

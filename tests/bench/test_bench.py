@@ -40,3 +40,13 @@ def test_epoch_benchmark_through_the_cli(tmp_path, monkeypatch, capsys, mirror):
     assert cells[:2] == ['cora', 'gat']
     assert all(c.endswith('ms') or c.endswith(' s') for c in cells[2:5]), cells
     assert cells[5].endswith('x')
+
+
+@pytest.mark.slow
+def test_minibatch_benchmark_times_both_implementations_and_the_sampler():
+    from gat_pyg.bench import minibatch
+    results = minibatch.main(['--nodes', '500', '--edges', '5000', '--batch-size', '64',
+                              '--batches', '2', '--epochs', '1', '--rounds', '1',
+                              '--threads', '1'])
+    assert [r.impl for r in results] == ['ours', 'pyg', 'sampler']
+    assert all(r.error is None and r.median_ms > 0 for r in results)
