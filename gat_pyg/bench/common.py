@@ -81,6 +81,31 @@ def run_child(module: str, args: List[str], memory_cap_gib: float) -> Dict:
     return {'error': 'out of memory' if oom else f'failed: {tail[0]}'}
 
 
+def run_alternating(module: str, name: str, variants: Dict[str, List[str]], args) -> Dict[
+        str, CaseResult]:
+    """Runs every variant's child ``args.rounds`` times, alternating between the variants, and
+    collects their times (all repeats) and peak memory (the largest seen). A variant that fails
+    (e.g. out of memory) is not run again."""
+    threads = ['--threads', str(args.threads)] if args.threads else []
+    results = {key: CaseResult(name, key) for key in variants}
+    for _ in range(args.rounds):
+        for key, child_args in variants.items():
+            result = results[key]
+            if result.error:
+                continue
+            report = run_child(module, child_args + threads, args.memory_cap_gib)
+            if 'error' in report:
+                result.error = report['error']
+                log.info('%s, %s: %s', name, key, result.error)
+                continue
+            log.info('%s, %s: %s, peak +%s', name, key,
+                     ', '.join(fmt_ms(t) for t in report['times_ms']),
+                     fmt_mib(report['peak_mib']))
+            result.times_ms += report['times_ms']
+            result.peak_mib = max(result.peak_mib or 0.0, report['peak_mib'])
+    return results
+
+
 def format_table(headers: List[str], rows: List[List[str]]) -> str:
     widths = [max(len(str(r[i])) for r in [headers] + rows) for i in range(len(headers))]
     line = lambda r: '| ' + ' | '.join(str(c).ljust(w) for c, w in zip(r, widths)) + ' |'

@@ -15,7 +15,7 @@ from typing import List
 import torch
 
 from gat_pyg.bench.common import (CaseResult, add_common_args, fmt_mib, fmt_ms, format_table,
-                                  measure, ratio, run_child, set_threads, write_json)
+                                  measure, ratio, run_alternating, set_threads, write_json)
 
 LAYERS = ('gat', 'gatv2')
 IMPLS = ('ours', 'pyg')
@@ -71,22 +71,9 @@ def main(argv: List[str] = None) -> List[CaseResult]:
     results, rows = [], []
     for num_edges in args.edges:
         for layer in args.layers:
-            case = {impl: CaseResult(f'{layer} E={num_edges:,}', impl) for impl in IMPLS}
-            for _ in range(args.rounds):
-                for impl in IMPLS:
-                    if case[impl].error:
-                        continue
-                    report = run_child('gat_pyg.bench.layer', [
-                        '--impl', impl, '--layers', layer, '--edges', str(num_edges),
-                        '--repeats', str(args.repeats)] + (
-                        ['--threads', str(args.threads)] if args.threads else []),
-                        args.memory_cap_gib)
-                    if 'error' in report:
-                        case[impl].error = report['error']
-                        continue
-                    case[impl].times_ms += report['times_ms']
-                    peak = case[impl].peak_mib
-                    case[impl].peak_mib = max(peak or 0.0, report['peak_mib'])
+            case = run_alternating('gat_pyg.bench.layer', f'{layer} E={num_edges:,}', {
+                impl: ['--impl', impl, '--layers', layer, '--edges', str(num_edges),
+                       '--repeats', str(args.repeats)] for impl in IMPLS}, args)
             ours, pyg = case['ours'], case['pyg']
             logging.info('%s: ours %s / %s, PyG %s / %s', ours.name, fmt_ms(ours.median_ms),
                          fmt_mib(ours.peak_mib), pyg.error or fmt_ms(pyg.median_ms),

@@ -23,13 +23,14 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
 from torch_geometric.typing import Adj, OptTensor, SparseTensor, torch_sparse
-from torch_geometric.utils import (add_self_loops, is_torch_sparse_tensor, remove_self_loops,
-                                   softmax)
+from torch_geometric.utils import (add_self_loops, is_sparse, is_torch_sparse_tensor,
+                                   remove_self_loops, softmax)
 from torch_geometric.utils.sparse import set_sparse_value
 
 from gat_pyg.nn import checks
-from gat_pyg.nn.fused import (CSRGraph, PatternCache, build_csr_graph, csr_aggregate, dropout,
-                              sparse_linear)
+from gat_pyg.nn.functional import dropout_features
+from gat_pyg.nn.fused import (CSRGraph, PatternCache, build_csr_graph, csr_aggregate,
+                              gather_sources, gather_targets, segment_softmax, sparse_linear)
 
 
 class AttentionConv(MessagePassing):
@@ -55,6 +56,10 @@ class AttentionConv(MessagePassing):
             (``'add'``, ``'mean'``, ``'min'``, ``'max'``, ``'mul'``). (default: ``'mean'``)
         bias (bool, optional): Learn an additive bias. (default: ``True``)
         residual (bool, optional): Add a learnable linear skip connection. (default: ``False``)
+        message_dropout (float, optional): Dropout on the projected source features that the
+            attention weights sum (the official GAT code applies its input dropout there too,
+            after the scores are computed). Not in PyG's layers; ``0`` keeps them identical.
+            (default: ``0.0``)
         fast_path (bool, optional): ``None`` picks the fused CSR path whenever it applies,
             ``False`` always uses PyG's ``propagate``, ``True`` insists on the fused path.
             Both give the same numbers. (default: ``None``)
@@ -75,11 +80,13 @@ class AttentionConv(MessagePassing):
         fill_value: Union[float, Tensor, str] = 'mean',
         bias: bool = True,
         residual: bool = False,
+        message_dropout: float = 0.0,
         fast_path: Optional[bool] = None,
         **kwargs,
     ):
         checks.check_in_channels(in_channels)
         checks.check_hyperparameters(out_channels, heads, dropout, edge_dim, fill_value)
+        checks.check_probability(message_dropout, 'message_dropout')
         kwargs.setdefault('aggr', 'add')
         super().__init__(node_dim=0, **kwargs)
         if isinstance(in_channels, list):
@@ -94,9 +101,9 @@ class AttentionConv(MessagePassing):
         self.edge_dim = edge_dim
         self.fill_value = fill_value
         self.residual = residual
+        self.message_dropout = message_dropout
         self.fast_path = fast_path
         self._graph_cache = PatternCache()
-        self._feature_cache = PatternCache()
 
         total_out_channels = out_channels * (heads if concat else 1)
         if residual:
@@ -136,7 +143,8 @@ class AttentionConv(MessagePassing):
         Gathering the node scores per edge costs E x H when they are per-head scalars (GAT);
         a variant whose node scores are vectors (GATv2) overrides this to stay in bounded memory.
         """
-        return self.edge_score(s_src[graph.src], None if s_dst is None else s_dst[graph.dst],
+        return self.edge_score(gather_sources(s_src, graph),
+                               None if s_dst is None else gather_targets(s_dst, graph),
                                edge_attr)
 
     # Shared machinery -----------------------------------------------------------------------
@@ -159,17 +167,23 @@ class AttentionConv(MessagePassing):
                 ``torch_sparse.SparseTensor``), rows being targets as in PyG.
             edge_attr (Tensor, optional): Edge features ``[E, edge_dim]``.
             size ((int, int), optional): ``(N_src, N_dst)`` when it cannot be read from ``x``.
-            return_attention_weights (bool, optional): If set (to any value), also return the
+            return_attention_weights (bool, optional): If ``True``, also return the
                 attention weights ``[E', H]`` (``E'`` edges after self-loops) as PyG does:
                 ``(edge_index, alpha)``, ``(sparse adjacency, alpha)`` or a ``SparseTensor``.
         """
-        x_src, x_dst, bipartite_input = checks.split_node_features(x, self.in_channels)
+        x_src, x_dst = checks.split_node_features(x, self.in_channels)
         size = checks.check_size(size, x_src, x_dst)
         num_src = x_src.size(0)
         if x_dst is not None:
             num_dst = x_dst.size(0)
+        elif size is not None:
+            num_dst = size[1]
+        elif not is_sparse(edge_index):
+            # MessagePassing's rule for an unknown target count (its size_i falls back to
+            # size_j): as many targets as sources. A sparse adjacency says it by its rows.
+            num_dst = num_src
         else:
-            num_dst = None if size is None else size[1]
+            num_dst = None
 
         res = None
         if self.res is not None and x_dst is not None:
@@ -177,21 +191,25 @@ class AttentionConv(MessagePassing):
 
         h_src, h_dst = self.project(x_src, x_dst)
         s_src, s_dst = self.node_scores(h_src, h_dst)
+        # Scores see the whole projection; only the summed values are dropped.
+        h_src = dropout_features(h_src, self.message_dropout, self.training)
 
         if self._use_fast_path():
             out, edge_index, alpha = self._fused_propagate(
-                edge_index, edge_attr, h_src, s_src, s_dst, num_src, num_dst, size,
-                return_attention_weights is not None)
+                edge_index, edge_attr, h_src, s_src, s_dst, num_src, num_dst,
+                bool(return_attention_weights))
         else:
             edge_index, edge_attr = self._prepare_graph(edge_index, edge_attr, num_src,
-                                                        num_dst, size)
+                                                        num_dst)
             alpha = self.edge_updater(edge_index, s=(s_src, s_dst), edge_attr=edge_attr,
                                       size=size)
             out = self.propagate(edge_index, x=(h_src, h_dst), alpha=alpha, size=size)
 
         out = self.combine_heads(out, res)
 
-        if return_attention_weights is not None:
+        # PyG's docstring says "set to any value", but its layers test truthiness: False
+        # returns the output alone, and so do we.
+        if return_attention_weights:
             if isinstance(edge_index, SparseTensor):
                 return out, edge_index.set_value(alpha, layout='coo')
             if is_torch_sparse_tensor(edge_index):
@@ -217,40 +235,39 @@ class AttentionConv(MessagePassing):
                     ptr: OptTensor, dim_size: Optional[int]) -> Tensor:
         if index.numel() == 0:
             return s_j.new_empty(0, self.heads)
-        return self._normalize(self.edge_score(s_j, s_i, edge_attr), index, ptr, dim_size)
+        alpha = softmax(self.edge_score(s_j, s_i, edge_attr), index, ptr, dim_size)
+        return dropout_features(alpha, self.dropout, self.training)
 
     def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
         return alpha.unsqueeze(-1) * x_j
 
-    def _normalize(self, scores: Tensor, index: OptTensor, ptr: OptTensor,
-                   dim_size: Optional[int]) -> Tensor:
-        alpha = softmax(scores, index, ptr, dim_size)
-        return dropout(alpha, self.dropout, self.training)
-
     def linear(self, lin: Linear, x: Tensor) -> Tensor:
-        """``lin(x)``; on the fast path a sparse ``x`` goes through a cached CSR product."""
+        """``lin(x)``; on the fast path a sparse ``x`` goes through a CSR product."""
         sparse = x.layout != torch.strided
         lazy = isinstance(lin.weight, torch.nn.parameter.UninitializedParameter)
         if sparse and not lazy and self._use_fast_path():
-            return sparse_linear(x, lin.weight, lin.bias, self._feature_cache)
+            return sparse_linear(x, lin.weight, lin.bias)
         return lin(x)
 
     def _project_edge_attr(self, lin_edge: Linear, edge_attr: Tensor) -> Tensor:
         return lin_edge(edge_attr).view(-1, self.heads, self.out_channels)
 
-    def _prepare_graph(self, edge_index, edge_attr, num_src: int, num_dst: Optional[int],
-                       size) -> tuple:
+    def _prepare_graph(self, edge_index, edge_attr, num_src: int,
+                       num_dst: Optional[int]) -> tuple:
         """Validates the graph and replaces its self-loops by one per node (if enabled)."""
         checks.check_graph(edge_index, num_src, num_dst)
         edge_attr = checks.check_edge_attr(edge_attr, self.edge_dim,
                                            checks.num_edges_of(edge_index))
         if not self.add_self_loops:
             return edge_index, edge_attr
+        if edge_attr is not None and is_sparse(edge_index):
+            # PyG's loop utilities cannot carry edge features through a sparse adjacency
+            # (they would fail with a bare AssertionError).
+            raise NotImplementedError(
+                "edge_attr with add_self_loops=True is not supported when edge_index is a "
+                "sparse adjacency (torch.sparse or SparseTensor); pass a [2, E] edge_index "
+                "or add the loops yourself")
         if isinstance(edge_index, SparseTensor):
-            if edge_attr is not None:
-                raise NotImplementedError(
-                    "edge_attr with add_self_loops=True is not supported when edge_index is a "
-                    "SparseTensor; pass a [2, E] edge_index or add the loops yourself")
             return torch_sparse.set_diag(edge_index), None
         # Loops exist only for nodes that are both sources and targets.
         num_nodes = num_src if num_dst is None else min(num_src, num_dst)
@@ -259,28 +276,30 @@ class AttentionConv(MessagePassing):
                               num_nodes=num_nodes)
 
     def _use_fast_path(self) -> bool:
+        # The fused kernels sum messages from edge_index[0] into edge_index[1]; other
+        # MessagePassing settings (flow, aggr) are PyG's propagate's business.
+        supported = self.flow == 'source_to_target' and self.aggr in ('add', 'sum')
         if self.fast_path is not None:
+            if self.fast_path and not supported:
+                raise ValueError(f"fast_path=True: the fused path sums messages along "
+                                 f"source_to_target edges, but this layer has flow="
+                                 f"{self.flow!r}, aggr={self.aggr!r}; use fast_path=None")
             return self.fast_path
         # Explainers and message hooks observe `message`, which the fused path does not call;
         # torch.compile traces PyG's dense gather/scatter path, which it handles well.
-        return (not self._message_forward_hooks and not self._message_forward_pre_hooks
-                and not self.explain and self.decomposed_layers == 1
+        return (supported and not self._message_forward_hooks
+                and not self._message_forward_pre_hooks and not self.explain
+                and self.decomposed_layers == 1
                 and not torch.compiler.is_compiling())
 
     def _fused_propagate(self, edge_index, edge_attr, h_src, s_src, s_dst, num_src, num_dst,
-                         size, want_alpha: bool):
+                         want_alpha: bool):
         key = (num_src, num_dst, self.add_self_loops)
         cached = self._graph_cache.get(edge_index, key)
         if cached is None or edge_attr is not None:
-            looped, looped_attr = self._prepare_graph(edge_index, edge_attr, num_src, num_dst,
-                                                      size)
+            looped, looped_attr = self._prepare_graph(edge_index, edge_attr, num_src, num_dst)
         if cached is None:
-            graph_num_dst = num_dst
-            if graph_num_dst is None:
-                dst = looped.storage.row() if isinstance(looped, SparseTensor) \
-                    else looped[1] if not is_torch_sparse_tensor(looped) else None
-                graph_num_dst = looped.size(0) if dst is None else \
-                    (int(dst.max()) + 1 if dst.numel() > 0 else 0)
+            graph_num_dst = num_dst if num_dst is not None else looped.size(0)
             cached = (looped, build_csr_graph(looped, num_src, graph_num_dst))
             self._graph_cache.put(edge_index, key, cached)
         looped, graph = cached
@@ -288,7 +307,7 @@ class AttentionConv(MessagePassing):
             edge_attr = looped_attr[graph.perm]
 
         scores = self.sorted_edge_score(s_src, s_dst, graph, edge_attr)
-        alpha = self._normalize(scores, graph.dst, graph.ptr, graph.num_dst)
+        alpha = dropout_features(segment_softmax(scores, graph), self.dropout, self.training)
         out = csr_aggregate(alpha, h_src, graph)
         return out, looped, graph.to_input_order(alpha) if want_alpha else None
 

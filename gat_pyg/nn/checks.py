@@ -18,6 +18,12 @@ def _shape(t: Tensor) -> list:
     return list(t.shape)
 
 
+def check_probability(value, name: str) -> None:
+    """A dropout probability: a number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
+
+
 def check_hyperparameters(out_channels: int, heads: int, dropout: float,
                           edge_dim: Optional[int], fill_value) -> None:
     """Constructor arguments every attention layer shares."""
@@ -27,8 +33,7 @@ def check_hyperparameters(out_channels: int, heads: int, dropout: float,
             or out_channels < 1):
         raise ValueError(
             f"out_channels: expected an integer >= 1, got {out_channels!r}")
-    if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout!r}")
+    check_probability(dropout, 'dropout')
     if edge_dim is not None and (isinstance(edge_dim, bool)
                                  or not isinstance(edge_dim, int) or edge_dim < 1):
         raise ValueError(f"edge_dim: expected None or an integer >= 1, got {edge_dim!r}")
@@ -64,8 +69,8 @@ def _check_features(x, name: str, expected: int) -> None:
                          f"got {x.size(-1)} (shape {_shape(x)})")
 
 
-def split_node_features(x, in_channels) -> Tuple[Tensor, Optional[Tensor], bool]:
-    """Returns ``(x_src, x_dst, bipartite_input)`` after checking ``x`` against the layer.
+def split_node_features(x, in_channels) -> Tuple[Tensor, Optional[Tensor]]:
+    """Returns ``(x_src, x_dst)`` after checking ``x`` against the layer.
 
     A layer built with an ``int`` shares one projection between sources and targets; it also
     takes a pair (as in mini-batches, ``(x, x[:batch_size])``) as long as both sides have that
@@ -88,7 +93,7 @@ def split_node_features(x, in_channels) -> Tuple[Tensor, Optional[Tensor], bool]
                     f"x: this layer shares one projection (in_channels={in_channels}), so "
                     f"x_src and x_dst need the same width, got {x_src.size(-1)} and "
                     f"{x_dst.size(-1)}; build it with in_channels=(F_src, F_dst) instead")
-        return x_src, x_dst, True
+        return x_src, x_dst
     if isinstance(in_channels, int):
         _check_features(x, 'x', in_channels)
     else:
@@ -100,7 +105,7 @@ def split_node_features(x, in_channels) -> Tuple[Tensor, Optional[Tensor], bool]
                 f"x: this layer is bipartite with in_channels={tuple(in_channels)}, so it "
                 f"expects a pair (x_src, x_dst), got a single tensor of shape {_shape(x)}")
         _check_features(x, 'x', src_c if src_c != -1 else dst_c)
-    return x, x, False
+    return x, x
 
 
 def check_size(size, x_src: Tensor, x_dst: Optional[Tensor]) -> Optional[Tuple[int, int]]:

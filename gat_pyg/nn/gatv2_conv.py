@@ -99,6 +99,17 @@ class GATv2Conv(AttentionConv):
             self.lin_edge.reset_parameters()
         glorot(self.att)
 
+    def forward(self, x, edge_index, edge_attr: OptTensor = None,
+                return_attention_weights: Optional[bool] = None,
+                size: Optional[Tuple[int, int]] = None):
+        """Runs the layer; see :meth:`AttentionConv.forward` for the arguments.
+
+        PyG's ``GATv2Conv.forward`` has no ``size`` and takes ``return_attention_weights``
+        fourth, so that order is kept here (``size`` comes last) and positional calls written
+        for PyG's layer mean the same with this one.
+        """
+        return super().forward(x, edge_index, edge_attr, size, return_attention_weights)
+
     def project(self, x_src: Tensor, x_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
         if x_dst is None:
             raise ValueError("x: GATv2Conv scores every edge with its target's features, so "

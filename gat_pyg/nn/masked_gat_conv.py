@@ -238,7 +238,7 @@ class MaskedGATConv(_MaskedAttention):
                 = target ``i`` may attend to source ``j``; or a ``torch.long`` ``edge_index``
                 ``[2, E]``. An integer ``[2, 2]`` tensor with ``N = 2`` could be either and is
                 refused: pass a boolean mask.
-            return_attention_weights (bool, optional): If set (to any value), also return
+            return_attention_weights (bool, optional): If ``True``, also return
                 ``(edge_index, alpha)`` as :class:`~gat_pyg.GATConv` does.
         """
         if not isinstance(x, Tensor):
@@ -253,7 +253,7 @@ class MaskedGATConv(_MaskedAttention):
             checks.split_node_features(x, self.in_channels)
         edge_index = self._edge_index(mask, x.size(0))
         result = self.conv(x, edge_index, return_attention_weights=return_attention_weights)
-        if return_attention_weights is not None:
+        if return_attention_weights:
             out, attention = result
             return self._finish(out, x), attention
         return self._finish(result, x)

@@ -8,8 +8,10 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 import gat_pyg.nn.fused as fused
 from gat_pyg import GATConv, GATv2Conv
+from gat_pyg.nn.functional import dropout_features as dropout
+from gat_pyg.nn.functional import keep_mask
 from gat_pyg.nn.fused import (PatternCache, blocked_gatv2_score, build_csr_graph, csr_aggregate,
-                              dropout, sparse_linear, sparse_pattern)
+                              sparse_linear)
 
 
 def random_graph(num_src, num_dst, num_edges, seed=0):
@@ -92,18 +94,18 @@ def test_blocked_gatv2_score_matches_direct_formula_across_blocks(monkeypatch, w
 @pytest.mark.parametrize('layout', [torch.sparse_coo, torch.sparse_csr])
 def test_sparse_linear_matches_dense_and_passes_gradcheck(layout):
     dense = sparse_features(6, 5, seed=3)
-    x = dense.to_sparse() if layout == torch.sparse_coo else dense.to_sparse_csr()
     weight = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
     bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
-    cache = PatternCache()
-    torch.testing.assert_close(sparse_linear(x, weight, bias, cache), dense @ weight.t() + bias)
-    pattern = sparse_pattern(x)
+    indices = dense.nonzero().t()
 
-    def by_values(values, weight):
-        return fused.SparseLinear.apply(values, weight, pattern)
+    def product(values, weight, bias):
+        x = torch.sparse_coo_tensor(indices, values, dense.shape, is_coalesced=True)
+        return sparse_linear(x if layout == torch.sparse_coo else x.to_sparse_csr(), weight,
+                             bias)
 
-    values = fused.to_csr(x).values().clone().requires_grad_()
-    assert torch.autograd.gradcheck(by_values, (values, weight))
+    values = dense[indices[0], indices[1]].clone().requires_grad_()
+    torch.testing.assert_close(product(values, weight, bias), dense @ weight.t() + bias)
+    assert torch.autograd.gradcheck(product, (values, weight, bias))
 
 
 def test_pattern_cache_hits_same_indices_and_misses_after_changes():
@@ -145,6 +147,16 @@ def test_layer_sorts_a_graph_once_and_notices_in_place_edits(monkeypatch):
     plain.load_state_dict(conv.state_dict())
     torch.testing.assert_close(changed, plain(x, edge_index))
     assert not torch.allclose(changed, first)
+
+
+def test_keep_mask_rate_and_shape():
+    torch.manual_seed(0)
+    for p in (0.1, 0.6, 0.9):
+        mask = keep_mask((500, 400), p)
+        assert mask.shape == (500, 400) and mask.dtype == torch.bool
+        assert abs(mask.float().mean().item() - (1 - p)) < 0.005
+    # odd sizes that do not fill the last 64-bit draw
+    assert keep_mask((7, ), 0.0).all() and not keep_mask((5, 3), 1.0).any()
 
 
 def test_dropout_mask_semantics():

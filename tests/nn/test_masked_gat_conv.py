@@ -411,3 +411,12 @@ def test_readme_masked_attention_example_runs():
     exec(compile(blocks[0], 'README.md#masked-attention', 'exec'), namespace)
     out = namespace['out']
     assert torch.isfinite(out).all() and out.shape == (namespace['B'], namespace['N'], 16)
+
+
+def test_return_attention_weights_false_returns_the_output_alone():
+    torch.manual_seed(0)
+    conv = MaskedGATConv(4, 3, heads=2)
+    x, mask = torch.randn(5, 4), torch.rand(5, 5) > 0.5
+    out = conv(x, mask, return_attention_weights=False)
+    assert isinstance(out, torch.Tensor)
+    torch.testing.assert_close(out, conv(x, mask))

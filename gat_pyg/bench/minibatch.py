@@ -1,0 +1,146 @@
+"""Mini-batch training epochs of a 2-layer GAT on a large random graph: ours vs PyG's GATConv.
+
+    python benchmarks/minibatch.py                                 # 1M nodes, 20M edges
+    python benchmarks/minibatch.py --nodes 200000 --edges 4000000  # a smaller graph
+
+The graph is random (edges drawn uniformly, ``--features`` Gaussian features, random labels),
+generated inside each child from ``--seed``. The model is :class:`gat_pyg.models.GAT` (8 heads x
+8 hidden features, concatenated, then one head over the classes; dropout 0.6 on inputs and
+attention, Adam); PyG's case is the very same model with ``torch_geometric.nn.GATConv`` as its
+layer. Both train on the batches of one sampler, :func:`gat_pyg.train.minibatch.make_loader`
+(PyG's ``NeighborLoader``, ``--num-neighbors`` per hop, ``--batch-size`` target nodes, shuffled
+with a seeded generator), through :func:`gat_pyg.train.minibatch.train_batch`, the step that
+``gat-pyg train --batch-size`` runs.
+
+An "epoch" here is the first ``--batches`` batches of a shuffled pass (a pass over all 1M nodes
+would be ~1000 batches); its time includes sampling. The "sampler only" column times the same
+batches without a model, the part that is the same for both. Peak memory is what an epoch needs
+on top of the graph and the sampler's index (see :mod:`gat_pyg.bench.common`).
+"""
+import argparse
+import json
+import logging
+from typing import List, Optional
+
+import torch
+
+from gat_pyg.bench.common import (CaseResult, add_common_args, fmt_mib, fmt_ms, format_table,
+                                  measure, ratio, run_alternating, set_threads,
+                                  write_json)
+
+# The implementations, in the order the children alternate; 'sampler' runs no model.
+IMPLS = ('ours', 'pyg', 'sampler')
+
+
+def random_graph(nodes: int, edges: int, features: int, classes: int, seed: int):
+    """A seeded random graph as a ``Data`` with every node in ``train_mask``."""
+    from torch_geometric.data import Data
+
+    gen = torch.Generator().manual_seed(seed)
+    # Sources and targets are drawn one row at a time into the final tensor: 20M edges are
+    # 320 MB of int64, and no temporary copy of that size is made.
+    edge_index = torch.empty(2, edges, dtype=torch.long)
+    for row in edge_index:
+        row.random_(0, nodes, generator=gen)
+    x = torch.randn(nodes, features, generator=gen)
+    y = torch.randint(0, classes, (nodes, ), generator=gen)
+    return Data(x=x, edge_index=edge_index, y=y, num_nodes=nodes,
+                train_mask=torch.ones(nodes, dtype=torch.bool))
+
+
+def build_model(impl: str, features: int, classes: int):
+    import torch_geometric.nn as pyg_nn
+
+    from gat_pyg.models import GAT
+
+    model_cls = GAT if impl == 'ours' else type('PyGGAT', (GAT, ), {'conv_class': pyg_nn.GATConv})
+    return model_cls(features, 8, classes, num_layers=2, heads=8, out_heads=1, dropout=0.6,
+                     attn_dropout=0.6)
+
+
+def child(args) -> None:
+    from itertools import islice
+
+    from gat_pyg.train.config import TrainConfig
+    from gat_pyg.train.minibatch import make_loader, train_batch
+
+    set_threads(args.threads)
+    data = random_graph(args.nodes, args.edges, args.features, args.classes, args.seed)
+    config = TrainConfig(batch_size=args.batch_size, num_neighbors=list(args.num_neighbors),
+                         num_layers=len(args.num_neighbors), seed=args.seed)
+    loader = make_loader(config, data)
+    torch.manual_seed(args.seed)
+    if args.impl == 'sampler':
+        def epoch() -> None:
+            for _ in islice(loader, args.batches):
+                pass
+    else:
+        model = build_model(args.impl, args.features, args.classes).train()
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.005, weight_decay=5e-4)
+
+        def epoch() -> None:
+            for batch in islice(loader, args.batches):
+                train_batch(model, optimizer, batch)
+    print(json.dumps(measure(epoch, args.epochs, warmup=1)))
+
+
+def main(argv: Optional[List[str]] = None) -> List[CaseResult]:
+    parser = argparse.ArgumentParser(
+        prog='benchmarks/minibatch.py', description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--nodes', type=int, default=1_000_000,
+                        help='nodes of the random graph (default: %(default)s)')
+    parser.add_argument('--edges', type=int, default=20_000_000,
+                        help='directed edges of the random graph (default: %(default)s)')
+    parser.add_argument('--features', type=int, default=64,
+                        help='node features (default: %(default)s)')
+    parser.add_argument('--classes', type=int, default=16,
+                        help='label classes, the output width (default: %(default)s)')
+    parser.add_argument('--batch-size', type=int, default=1024,
+                        help='target nodes per batch (default: %(default)s)')
+    parser.add_argument('--num-neighbors', type=int, nargs='+', default=[10, 10],
+                        help='neighbours sampled per hop, one per layer (default: 10 10)')
+    parser.add_argument('--batches', type=int, default=50,
+                        help='batches per timed "epoch" (default: %(default)s)')
+    parser.add_argument('--epochs', type=int, default=2,
+                        help='timed epochs in each child, after one warm-up epoch '
+                             '(default: %(default)s)')
+    parser.add_argument('--rounds', type=int, default=2,
+                        help='children per implementation, alternating (default: %(default)s)')
+    parser.add_argument('--seed', type=int, default=0,
+                        help='seed of the graph, the model and the sampler (default: 0)')
+    parser.add_argument('--impl', choices=IMPLS, help=argparse.SUPPRESS)
+    add_common_args(parser)
+    args = parser.parse_args(argv)
+    if len(args.num_neighbors) != 2:
+        parser.error(f'--num-neighbors: the benchmark model has 2 layers, so give 2 counts, '
+                     f'got {len(args.num_neighbors)}')
+    for name in ('nodes', 'edges', 'features', 'classes', 'batch_size', 'batches', 'epochs',
+                 'rounds'):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')}: must be >= 1, got {getattr(args, name)}")
+    if args.child:
+        return child(args)
+    logging.basicConfig(level=logging.INFO, format='%(message)s')
+
+    forwarded = [f'--{k}' for k in ('nodes', 'edges', 'features', 'classes', 'batch-size',
+                                    'batches', 'epochs', 'seed')]
+    common = [a for k in forwarded for a in (k, str(getattr(args, k[2:].replace('-', '_'))))]
+    common += ['--num-neighbors', *map(str, args.num_neighbors)]
+    name = f'{args.nodes:,} nodes / {args.edges:,} edges'
+    results = run_alternating('gat_pyg.bench.minibatch', name, {
+        impl: ['--impl', impl, *common] for impl in IMPLS}, args)
+    ours, pyg, sampler = (results[i] for i in IMPLS)
+    print(format_table(
+        ['graph', 'batches', 'ours epoch', 'PyG epoch', 'speed-up', 'sampler only',
+         'ours peak', 'PyG peak'],
+        [[name, f'{args.batches} x {args.batch_size}', ours.error or fmt_ms(ours.median_ms),
+          pyg.error or fmt_ms(pyg.median_ms), ratio(ours.median_ms, pyg.median_ms),
+          sampler.error or fmt_ms(sampler.median_ms), fmt_mib(ours.peak_mib),
+          fmt_mib(pyg.peak_mib)]]))
+    write_json(args.json, list(results.values()))
+    return list(results.values())
+
+
+if __name__ == '__main__':
+    main()

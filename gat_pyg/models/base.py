@@ -1,0 +1,111 @@
+"""The one base model: a stack of graph layers with input dropout and an activation between.
+
+Modelled on PyG's ``torch_geometric/nn/models/basic_gnn.py`` (template method): the base owns the
+layer list, the dropout on each layer's input, the activation and the forward loop; a subclass
+only says which layer it builds (:meth:`BaseModel.init_conv`) and, if that layer widens its
+output (concatenated attention heads), how wide the next layer's input is
+(:meth:`BaseModel.conv_width`).
+"""
+from typing import Any, Dict, List, Union
+
+import torch
+from torch import Tensor
+from torch.nn import Module, ModuleList
+from torch_geometric.nn.resolver import activation_resolver
+from torch_geometric.typing import Adj
+
+from gat_pyg.nn.functional import dropout_features
+
+
+class BaseModel(Module):
+    r"""A ``num_layers``-deep node classifier: ``dropout -> conv -> act`` per hidden layer,
+    ``dropout -> conv`` at the output (logits; the loss applies the softmax).
+
+    Args:
+        in_channels (int): Input features per node.
+        hidden_channels (int): Output features of each hidden layer (per head for attention
+            models).
+        out_channels (int): Number of classes.
+        num_layers (int, optional): Number of graph layers. (default: ``2``)
+        dropout (float, optional): Dropout on the input of every layer, applied to the stored
+            values when the input is a ``torch.sparse`` tensor. (default: ``0.0``)
+        act (str or Callable, optional): Activation after each hidden layer, resolved by
+            :func:`torch_geometric.nn.resolver.activation_resolver`. (default: ``'relu'``)
+        **conv_kwargs (optional): Passed to :meth:`init_conv` and :meth:`conv_width`.
+
+    Shapes:
+        - **input:** node features :math:`(|\mathcal{V}|, F_{in})` (dense or sparse), edge
+          indices :math:`(2, |\mathcal{E}|)`
+        - **output:** logits :math:`(|\mathcal{V}|, F_{out})`
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        hidden_channels: int,
+        out_channels: int,
+        num_layers: int = 2,
+        dropout: float = 0.0,
+        act: Union[str, Module, None] = 'relu',
+        **conv_kwargs: Any,
+    ):
+        super().__init__()
+        for name, value in (('in_channels', in_channels), ('hidden_channels', hidden_channels),
+                            ('out_channels', out_channels), ('num_layers', num_layers)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f'{type(self).__name__}: {name} must be a positive int, '
+                                 f'got {value!r}')
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f'{type(self).__name__}: dropout must be in [0, 1), got {dropout}')
+        self.in_channels = in_channels
+        self.hidden_channels = hidden_channels
+        self.out_channels = out_channels
+        self.num_layers = num_layers
+        self.dropout = dropout
+        self.act = activation_resolver(act) if act is not None else torch.nn.Identity()
+        self.convs = ModuleList()
+        width = in_channels
+        for i in range(num_layers):
+            last = i == num_layers - 1
+            channels = out_channels if last else hidden_channels
+            self.convs.append(self.init_conv(width, channels, last=last, **conv_kwargs))
+            width = self.conv_width(channels, last=last, **conv_kwargs)
+
+    def init_conv(self, in_channels: int, out_channels: int, last: bool, **kwargs: Any) -> Module:
+        """Build one layer: ``forward(x, edge_index)`` mapping ``in_channels`` features to
+        :meth:`conv_width` features. ``last`` marks the output layer."""
+        raise NotImplementedError
+
+    def conv_width(self, out_channels: int, last: bool, **kwargs: Any) -> int:
+        """Width of a layer's output (the next layer's input) built with ``out_channels``."""
+        return out_channels
+
+    def reset_parameters(self) -> None:
+        """Re-initialise every layer."""
+        for conv in self.convs:
+            conv.reset_parameters()
+
+    def forward(self, x: Tensor, edge_index: Adj) -> Tensor:
+        """Logits of every node."""
+        for i, conv in enumerate(self.convs):
+            x = dropout_features(x, self.dropout, self.training)
+            x = conv(x, edge_index)
+            if i < self.num_layers - 1:
+                x = self.act(x)
+        return x
+
+    def parameter_groups(self, weight_decay: float,
+                         first_layer_only: bool = False) -> List[Dict[str, Any]]:
+        """Optimizer parameter groups with L2 ``weight_decay`` on every parameter, or only on
+        the first layer's (Kipf & Welling's GCN regularises only its first layer)."""
+        if not first_layer_only:
+            return [{'params': list(self.parameters()), 'weight_decay': weight_decay}]
+        first = list(self.convs[0].parameters())
+        first_ids = {id(p) for p in first}
+        rest = [p for p in self.parameters() if id(p) not in first_ids]
+        return [{'params': first, 'weight_decay': weight_decay},
+                {'params': rest, 'weight_decay': 0.0}]
+
+    def __repr__(self) -> str:
+        return (f'{type(self).__name__}({self.in_channels}, {self.hidden_channels}, '
+                f'{self.out_channels}, num_layers={self.num_layers})')

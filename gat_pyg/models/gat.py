@@ -1,0 +1,60 @@
+"""GAT and GATv2 node classifiers (Velickovic et al. 2018; Brody et al. 2022)."""
+from typing import Any, Type
+
+from torch.nn import Module
+
+from gat_pyg.models.base import BaseModel
+from gat_pyg.nn import GATConv, GATv2Conv
+
+
+class GAT(BaseModel):
+    r"""The transductive GAT of `"Graph Attention Networks"
+    <https://arxiv.org/abs/1710.10903>`_: hidden layers concatenate ``heads`` heads of
+    ``hidden_channels`` features each, followed by ELU; the output layer averages
+    ``out_heads`` heads (1 for Cora / CiteSeer, 8 for PubMed in the paper).
+
+    Args:
+        in_channels (int): Input features per node.
+        hidden_channels (int): Features per head of each hidden layer. (paper: ``8``)
+        out_channels (int): Number of classes.
+        num_layers (int, optional): Number of attention layers. (default: ``2``)
+        heads (int, optional): Heads of each hidden layer. (default: ``8``)
+        out_heads (int, optional): Heads of the output layer, averaged. (default: ``1``)
+        dropout (float, optional): Dropout on each layer's input. (default: ``0.6``)
+        attn_dropout (float, optional): Dropout on the attention coefficients.
+            (default: ``0.6``)
+        message_dropout (float, optional): Dropout on each layer's projected features before
+            they are summed, as the official code does. (default: ``0.0``)
+        act (str, optional): Activation between layers. (default: ``'elu'``)
+        bias (bool, optional): Additive bias in each layer. (default: ``True``)
+        residual (bool, optional): A linear skip connection in every layer (``residual=True``
+            of the conv): the paper's inductive PPI model. (default: ``False``)
+    """
+    conv_class: Type[Module] = GATConv
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
+                 num_layers: int = 2, heads: int = 8, out_heads: int = 1, dropout: float = 0.6,
+                 attn_dropout: float = 0.6, message_dropout: float = 0.0, act: str = 'elu',
+                 bias: bool = True, residual: bool = False):
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout, act,
+                         heads=heads, out_heads=out_heads, attn_dropout=attn_dropout,
+                         message_dropout=message_dropout, bias=bias, residual=residual)
+
+    def init_conv(self, in_channels: int, out_channels: int, last: bool, *, heads: int,
+                  out_heads: int, attn_dropout: float, message_dropout: float, bias: bool,
+                  residual: bool, **_: Any) -> Module:
+        # Passed only when set: PyG's layers (which the benchmarks plug in) do not take it.
+        extra = {'message_dropout': message_dropout} if message_dropout else {}
+        return self.conv_class(in_channels, out_channels, heads=out_heads if last else heads,
+                               concat=not last, dropout=attn_dropout, bias=bias,
+                               residual=residual, **extra)
+
+    def conv_width(self, out_channels: int, last: bool, *, heads: int, **_: Any) -> int:
+        return out_channels if last else out_channels * heads
+
+
+class GATv2(GAT):
+    r"""GAT with the dynamic attention of `"How Attentive are Graph Attention Networks?"
+    <https://arxiv.org/abs/2105.14491>`_ (:class:`gat_pyg.GATv2Conv`); same arguments and
+    shape as :class:`GAT`."""
+    conv_class = GATv2Conv

@@ -1,0 +1,42 @@
+"""The graph-free baseline: the same model with layers that ignore the edges."""
+from typing import Any, Optional
+
+from torch import Tensor
+from torch.nn import Module
+from torch_geometric.nn.dense.linear import Linear
+from torch_geometric.typing import Adj
+
+from gat_pyg.models.base import BaseModel
+
+
+class NodeLinear(Linear):
+    """PyG's :class:`~torch_geometric.nn.dense.linear.Linear` (which accepts ``torch.sparse``
+    inputs) with a conv's ``forward(x, edge_index)`` signature; the edges are ignored."""
+
+    def forward(self, x: Tensor, edge_index: Optional[Adj] = None) -> Tensor:
+        return super().forward(x)
+
+
+class MLP(BaseModel):
+    r"""A multi-layer perceptron on node features alone: the GAT paper's MLP baseline (the
+    ``dense`` model of Kipf & Welling's code: Glorot weights, no bias).
+
+    Args:
+        in_channels (int): Input features per node.
+        hidden_channels (int): Hidden features. (default setting: ``16``)
+        out_channels (int): Number of classes.
+        num_layers (int, optional): Number of linear layers. (default: ``2``)
+        dropout (float, optional): Dropout on each layer's input. (default: ``0.5``)
+        act (str, optional): Activation between layers. (default: ``'relu'``)
+        bias (bool, optional): Additive bias in each layer. (default: ``False``)
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
+                 num_layers: int = 2, dropout: float = 0.5, act: str = 'relu',
+                 bias: bool = False):
+        super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout, act,
+                         bias=bias)
+
+    def init_conv(self, in_channels: int, out_channels: int, last: bool, *, bias: bool,
+                  **_: Any) -> Module:
+        return NodeLinear(in_channels, out_channels, bias=bias, weight_initializer='glorot')

@@ -1,0 +1,179 @@
+"""Multi-process training: the training nodes split across ranks, gradients synced by DDP.
+
+Launched by ``torchrun`` (``torchrun --nproc-per-node 2 -m gat_pyg.train --config ...``), which
+sets ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` and the rendezvous in the environment. Every rank
+holds the whole graph and computes the full-batch forward; it takes the loss of its own disjoint
+share of the training nodes, and ``DistributedDataParallel`` averages the gradients. Rank 0
+validates (once per epoch) and broadcasts the numbers, so every rank's stopping rule takes the
+same decisions; rank 0 alone writes the run folder.
+
+Two choices make the multi-process run the single-process run, up to the order of floating-point
+sums:
+
+- **The loss is weighted, not the shares equalised.** DDP averages the ranks' gradients, i.e.
+  divides their sum by the world size W. Rank r's loss is the *sum* of its nodes' losses times
+  W / N (N training nodes in all), so the average over ranks is (1/N) Σ_i ℓ_i, the full-batch
+  mean, whatever the shares' sizes: no node is dropped to make N divisible by W.
+- **Every rank seeds alike** (``config.seed``), so it draws the same initial parameters and the
+  same dropout masks in every forward: each rank's forward is the single-process forward, and
+  the W partial gradients add up to the single-process gradient. (Different masks per rank would
+  make each node's loss see one random mask and the sum a gradient of no single network.)
+
+With the whole graph on every rank this does not make an epoch faster (each rank does the whole
+forward); it is the multi-process, multi-machine scaffold that sharded or sampled training builds
+on, and what lets one run span machines.
+"""
+import contextlib
+import datetime
+import logging
+import os
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+from torch.nn import Module
+from torch.nn.parallel import DistributedDataParallel
+from torch_geometric.data import Data
+
+from gat_pyg.models import BaseModel
+from gat_pyg.train.config import TrainConfig
+from gat_pyg.train.loop import NodeTask, Replicas, RunResult, fit
+
+log = logging.getLogger(__name__)
+
+_TIMEOUT = datetime.timedelta(minutes=10)
+
+
+def world_size_from_env() -> int:
+    """``WORLD_SIZE`` as ``torchrun`` sets it (1 when not launched by it)."""
+    return int(os.environ.get('WORLD_SIZE', '1'))
+
+
+class DistributedReplicas(Replicas):
+    """The processes of an initialised ``torch.distributed`` default group."""
+
+    def __init__(self) -> None:
+        if not dist.is_initialized():
+            raise RuntimeError('DistributedReplicas: torch.distributed is not initialised; '
+                               'use gat_pyg.train.distributed.process_group()')
+        self.rank = dist.get_rank()
+        self.world_size = dist.get_world_size()
+        self.local_rank = int(os.environ.get('LOCAL_RANK', '0'))
+        self.device = (torch.device('cuda', torch.cuda.current_device())
+                       if dist.get_backend() == 'nccl' else torch.device('cpu'))
+
+    def wrap(self, model: BaseModel) -> Module:
+        model.to(self.device)
+        # DDP broadcasts rank 0's parameters here; with the same seed they are equal already.
+        return DistributedDataParallel(
+            model, device_ids=[self.device.index] if self.device.type == 'cuda' else None)
+
+    def from_main(self, compute: Callable[[], Sequence[float]]) -> List[float]:
+        values = [float(v) for v in compute()] if self.is_main else None
+        box = [values]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def all_reduce_sum(self, values: Sequence[float]) -> List[float]:
+        # float64 so that the summed counts and losses are exact enough to log.
+        tensor = torch.tensor(list(values), dtype=torch.float64, device=self.device)
+        dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+        return tensor.tolist()
+
+    @contextlib.contextmanager
+    def main_first(self) -> Iterator[None]:
+        """Run the block on rank 0 first, then on each other machine's local rank 0, then on
+        the remaining ranks: a dataset's one-time processing writes files once per folder, on
+        a shared file system (rank 0) or on each machine's own disk (local rank 0), and the
+        ranks after only read them."""
+        stage = 0 if self.is_main else 1 if self.local_rank == 0 else 2
+        for _ in range(stage):
+            dist.barrier()
+        yield
+        for _ in range(stage, 2):
+            dist.barrier()
+
+
+@contextlib.contextmanager
+def process_group(backend: Optional[str] = None) -> Iterator[DistributedReplicas]:
+    """Join the process group ``torchrun`` describes in the environment, and leave it after.
+
+    Args:
+        backend (str, optional): ``'nccl'`` when CUDA is available, else ``'gloo'``.
+    """
+    if backend is None:
+        backend = 'nccl' if torch.cuda.is_available() else 'gloo'
+    if backend == 'nccl':
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))
+    dist.init_process_group(backend, timeout=_TIMEOUT)
+    try:
+        yield DistributedReplicas()
+    finally:
+        dist.destroy_process_group()
+
+
+def shard_train_mask(train_mask: Tensor, rank: int, world_size: int, seed: int) -> Tensor:
+    """Rank ``rank``'s share of the training nodes: a mask over the same nodes as
+    ``train_mask``.
+
+    The training nodes are shuffled with ``seed`` (a private generator, the global RNG is not
+    touched) and cut into ``world_size`` contiguous shares whose sizes differ by at most one, so
+    the shares are disjoint, cover every training node, and are the same on every rank.
+
+    Raises:
+        ValueError: ``world_size`` larger than the number of training nodes (a rank would have
+            none), or ``rank`` outside ``[0, world_size)``.
+    """
+    nodes = train_mask.nonzero().view(-1)
+    if world_size > nodes.numel():
+        raise ValueError(f'multi-process training: world size {world_size} is larger than the '
+                         f'number of training nodes {nodes.numel()}; every rank needs at least '
+                         'one training node, so launch at most that many processes')
+    if not 0 <= rank < world_size:
+        raise ValueError(f'shard_train_mask: rank must be in [0, {world_size}), got {rank}')
+    generator = torch.Generator().manual_seed(seed)
+    order = nodes[torch.randperm(nodes.numel(), generator=generator)]
+    share = torch.zeros_like(train_mask)
+    share[order.tensor_split(world_size)[rank].to(train_mask.device)] = True
+    return share
+
+
+class ShardedNodeTask(NodeTask):
+    """Full-batch node classification whose loss covers this rank's share of the training nodes,
+    weighted so that DDP's average of the ranks' gradients is the full-batch gradient (module
+    docstring). The reported training loss and accuracy are over all training nodes."""
+
+    def __init__(self, data: Data, replicas: Replicas, seed: int):
+        self.num_train = int(data.train_mask.sum())
+        share = shard_train_mask(data.train_mask, replicas.rank, replicas.world_size, seed)
+        super().__init__(data, train_mask=share,
+                         loss_norm=self.num_train / replicas.world_size)
+        self.replicas = replicas
+        self.share_size = int(share.sum())
+
+    def train_epoch(self, model: Module, optimizer: torch.optim.Optimizer) -> Tuple[float, float]:
+        loss, acc = super().train_epoch(model, optimizer)
+        # loss = (W / N) Σ_share ℓ, so the full-batch mean loss is the ranks' sum divided by W.
+        loss_sum, correct = self.replicas.all_reduce_sum([loss, acc * self.share_size])
+        return loss_sum / self.replicas.world_size, correct / self.num_train
+
+
+def train_distributed(config: TrainConfig, data: Data, replicas: DistributedReplicas,
+                      out_dir: Optional[Union[str, Path]] = None, progress: bool = False
+                      ) -> Tuple[RunResult, BaseModel]:
+    """One run of ``config`` trained by every process of ``replicas`` together (call it on every
+    rank, with the same ``config`` and ``data``). Rank 0 writes ``out_dir`` as
+    :func:`gat_pyg.train.train_run` does; the others write nothing.
+
+    Returns:
+        The result (the same on every rank) and this rank's model (the tested checkpoint).
+
+    Raises:
+        ValueError: more processes than training nodes.
+    """
+    task = ShardedNodeTask(data.to(replicas.device), replicas, config.seed)
+    log.debug('rank %d of %d: %d of %d training nodes', replicas.rank, replicas.world_size,
+              task.share_size, task.num_train)
+    return fit(config, task, out_dir, progress, replicas)

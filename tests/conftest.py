@@ -1,0 +1,37 @@
+"""Fixtures shared by the data, model, training and CLI tests: the real Planetoid mirror.
+
+The mirror is ``../shared/data/planetoid`` from the repository root (or
+``$GAT_PYG_PLANETOID_MIRROR``, which CI points at the same folder). Tests that need it fail, not
+skip, when it is missing: a silently skipped data suite would hide a broken checkout.
+"""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MIRROR = REPO_ROOT.parent / 'shared' / 'data' / 'planetoid'
+
+
+@pytest.fixture(scope='session')
+def mirror() -> Path:
+    """The Planetoid mirror folder holding the Cora and CiteSeer raw files."""
+    folder = Path(os.environ.get('GAT_PYG_PLANETOID_MIRROR') or DEFAULT_MIRROR)
+    if not (folder / 'ind.cora.x').is_file() or not (folder / 'ind.citeseer.x').is_file():
+        pytest.fail(f'the Planetoid mirror is missing: expected the ind.cora.* and '
+                    f'ind.citeseer.* files in {folder} (../shared/data/planetoid from the '
+                    f'repository root {REPO_ROOT}, or set GAT_PYG_PLANETOID_MIRROR)')
+    return folder
+
+
+@pytest.fixture(scope='session')
+def data_root(tmp_path_factory, mirror) -> Path:
+    """A dataset root shared by the session, so each graph is processed once."""
+    return tmp_path_factory.mktemp('planetoid')
+
+
+@pytest.fixture(scope='session')
+def cora(data_root, mirror):
+    """Cora, public split, sparse features."""
+    from gat_pyg.data import load_planetoid
+    return load_planetoid('cora', root=data_root, mirror=str(mirror), sparse=True)

@@ -1,0 +1,98 @@
+"""The node classifiers: one base model, each subclass only choosing its layer."""
+import pytest
+import torch
+from torch_geometric.nn import GCNConv, SAGEConv
+
+from gat_pyg import GATConv, GATv2Conv
+from gat_pyg.models import GAT, GCN, MLP, MODELS, BaseModel, GATv2, NodeLinear
+
+# A 5-node literal graph: a directed 4-cycle plus node 4 pointing at node 0; 6 features.
+EDGE_INDEX = torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 0, 0]])
+
+
+def _x() -> torch.Tensor:
+    x = torch.zeros(5, 6)
+    x[[0, 1, 2, 3, 4, 4], [0, 2, 4, 1, 3, 5]] = 1.0
+    return x
+
+
+def _build(name: str, **kwargs) -> BaseModel:
+    torch.manual_seed(0)
+    return MODELS[name](6, 4, 3, **kwargs)
+
+
+@pytest.mark.parametrize('name', list(MODELS))
+def test_logits_shape_and_sparse_input_matches_dense(name):
+    model = _build(name).eval()
+    dense = model(_x(), EDGE_INDEX)
+    assert dense.shape == (5, 3)
+    assert torch.allclose(model(_x().to_sparse(), EDGE_INDEX), dense, atol=1e-6)
+
+
+@pytest.mark.parametrize('name', list(MODELS))
+def test_dropout_only_in_training(name):
+    model = _build(name, dropout=0.5)
+    model.train()
+    torch.manual_seed(1)
+    a = model(_x(), EDGE_INDEX)
+    b = model(_x(), EDGE_INDEX)
+    assert not torch.equal(a, b)
+    model.eval()
+    assert torch.equal(model(_x(), EDGE_INDEX), model(_x(), EDGE_INDEX))
+
+
+@pytest.mark.parametrize('cls,conv', [(GAT, GATConv), (GATv2, GATv2Conv)])
+def test_attention_models_have_the_paper_shape(cls, conv):
+    model = cls(1433, 8, 7, heads=8, out_heads=1)
+    hidden, output = model.convs
+    assert type(hidden) is conv and type(output) is conv
+    assert (hidden.in_channels, hidden.out_channels, hidden.heads, hidden.concat) == \
+        (1433, 8, 8, True)
+    assert (output.in_channels, output.out_channels, output.heads, output.concat) == \
+        (64, 7, 1, False)
+    assert hidden.dropout == output.dropout == 0.6
+    assert model.dropout == 0.6
+    assert isinstance(model.act, torch.nn.ELU)
+    pubmed = cls(500, 8, 3, out_heads=8)           # 8 averaged output heads
+    assert pubmed.convs[1].heads == 8 and not pubmed.convs[1].concat
+    assert pubmed(torch.rand(4, 500), torch.tensor([[0, 1], [1, 2]])).shape == (4, 3)
+
+
+def test_gcn_is_pyg_gcnconv_and_mlp_ignores_the_graph():
+    gcn = GCN(6, 16, 3)
+    assert all(type(conv) is GCNConv for conv in gcn.convs)
+    assert gcn.convs[0].bias is None and isinstance(gcn.act, torch.nn.ReLU)
+    mlp = _build('mlp').eval()
+    assert all(type(conv) is NodeLinear for conv in mlp.convs)
+    assert torch.equal(mlp(_x(), EDGE_INDEX), mlp(_x(), EDGE_INDEX.flip(0)[:, :2]))
+
+
+def test_a_subclass_only_says_which_layer():
+    class SAGE(BaseModel):
+        def init_conv(self, in_channels, out_channels, last, **kwargs):
+            return SAGEConv(in_channels, out_channels)
+
+    model = SAGE(6, 4, 3, num_layers=3, dropout=0.1).eval()
+    assert len(model.convs) == 3
+    assert model(_x(), EDGE_INDEX).shape == (5, 3)
+
+
+@pytest.mark.parametrize('name', list(MODELS))
+def test_parameter_groups(name):
+    model = _build(name)
+    everything = model.parameter_groups(5e-4)
+    assert len(everything) == 1 and everything[0]['weight_decay'] == 5e-4
+    first, rest = model.parameter_groups(5e-4, first_layer_only=True)
+    assert first['weight_decay'] == 5e-4 and rest['weight_decay'] == 0.0
+    assert {id(p) for p in first['params']} == {id(p) for p in model.convs[0].parameters()}
+    ids = [id(p) for p in first['params'] + rest['params']]
+    assert sorted(ids) == sorted(id(p) for p in model.parameters())
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(ValueError, match='dropout must be in'):
+        GCN(6, 4, 3, dropout=1.0)
+    with pytest.raises(ValueError, match='num_layers must be a positive int'):
+        MLP(6, 4, 3, num_layers=0)
+    with pytest.raises(NotImplementedError):
+        BaseModel(6, 4, 3)

@@ -1,0 +1,59 @@
+"""GATv2Conv against a plain NumPy implementation of the paper's formula, on a literal graph."""
+import numpy as np
+import pytest
+import torch
+
+import gat_pyg
+from reference import (IN_CHANNELS, LITERAL_EDGES as EDGES, NUM_NODES, OUT_CHANNELS, OUT_TOL,
+                       attention_by_edge, numpy_gatv2, with_self_loops)
+
+
+@pytest.mark.parametrize('fast_path', [False, True], ids=['plain', 'fast'])
+@pytest.mark.parametrize('share_weights', [False, True])
+@pytest.mark.parametrize('add_self_loops', [True, False])
+@pytest.mark.parametrize('heads,concat', [(1, True), (2, True), (2, False)])
+def test_matches_numpy_formula(heads, concat, add_self_loops, share_weights, fast_path):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(NUM_NODES, IN_CHANNELS))
+    w_src = rng.normal(size=(heads * OUT_CHANNELS, IN_CHANNELS))
+    b_src = rng.normal(size=heads * OUT_CHANNELS)
+    w_dst = w_src if share_weights else rng.normal(size=(heads * OUT_CHANNELS, IN_CHANNELS))
+    b_dst = b_src if share_weights else rng.normal(size=heads * OUT_CHANNELS)
+    att = rng.normal(size=(heads, OUT_CHANNELS))
+    bias = rng.normal(size=heads * OUT_CHANNELS if concat else OUT_CHANNELS)
+
+    layer = gat_pyg.GATv2Conv(IN_CHANNELS, OUT_CHANNELS, heads=heads, concat=concat,
+                              add_self_loops=add_self_loops, share_weights=share_weights,
+                              fast_path=fast_path)
+    as_torch = {'lin_l.weight': w_src, 'lin_l.bias': b_src, 'lin_r.weight': w_dst,
+                'lin_r.bias': b_dst, 'att': att[None], 'bias': bias}
+    layer.load_state_dict({k: torch.tensor(v, dtype=torch.float32)
+                           for k, v in as_torch.items()}, strict=True)
+    edge_index = torch.tensor(EDGES).t()
+    out, (edge_index_out, alpha) = layer(torch.tensor(x, dtype=torch.float32), edge_index,
+                                         return_attention_weights=True)
+
+    edges = with_self_loops(EDGES, NUM_NODES) if add_self_loops else EDGES
+    expected_out, expected_alpha = numpy_gatv2(x, edges, w_src, b_src, w_dst, b_dst, att,
+                                               bias, heads, concat, negative_slope=0.2)
+    torch.testing.assert_close(out.detach().double(), torch.from_numpy(expected_out),
+                               **OUT_TOL)
+    got = attention_by_edge(edge_index_out, alpha)
+    assert sorted(got) == sorted(edges)
+    for k, edge in enumerate(edges):
+        np.testing.assert_allclose(got[edge], expected_alpha[k], atol=1e-6, rtol=1e-5)
+
+
+def test_positional_arguments_follow_pyg_gatv2_signature():
+    import torch_geometric.nn as pyg_nn
+    torch.manual_seed(0)
+    theirs = pyg_nn.GATv2Conv(5, 3, heads=2, edge_dim=2)
+    ours = gat_pyg.GATv2Conv(5, 3, heads=2, edge_dim=2)
+    ours.load_state_dict(theirs.state_dict())
+    x, edge_index, edge_attr = torch.randn(6, 5), torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]]), \
+        torch.randn(4, 2)
+    out, (edges, alpha) = ours(x, edge_index, edge_attr, True)
+    ref_out, (ref_edges, ref_alpha) = theirs(x, edge_index, edge_attr, True)
+    torch.testing.assert_close(out, ref_out, atol=1e-6, rtol=0)
+    torch.testing.assert_close(alpha, ref_alpha, atol=1e-6, rtol=0)
+    assert torch.equal(edges, ref_edges)

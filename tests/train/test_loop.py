@@ -1,0 +1,66 @@
+"""One training run on Cora: determinism, the run folder, the restored checkpoint."""
+import csv
+
+import pytest
+import torch
+import yaml
+
+from gat_pyg.train import TrainConfig, load_checkpoint, run_dir, train_run
+from gat_pyg.train.loop import METRIC_COLUMNS
+
+# Few epochs keep the suite fast; early_stopping 'gat' with a short patience still exercises
+# checkpoint selection.
+GAT_TINY = dict(model='gat', epochs=4, patience=1, hidden_channels=4, heads=2)
+
+
+def _metrics(folder):
+    with open(folder / 'metrics.csv') as f:
+        return [{k: v for k, v in row.items() if k != 'seconds'} for row in csv.DictReader(f)]
+
+
+@pytest.mark.parametrize('model', ['gat', 'gcn'])
+def test_same_seed_is_bit_identical(cora, tmp_path, model):
+    config = TrainConfig.from_dict(GAT_TINY if model == 'gat' else
+                                   dict(model='gcn', epochs=6, early_stopping='gcn',
+                                        patience=2, weight_decay_first_layer_only=True))
+    rng = torch.get_rng_state()
+    a = train_run(config, cora, tmp_path / 'a')
+    b = train_run(config, cora, tmp_path / 'b')
+    assert torch.equal(torch.get_rng_state(), rng)       # the caller's RNG is untouched
+    assert (a.test_acc, a.val_acc, a.val_loss, a.best_epoch) == \
+        (b.test_acc, b.val_acc, b.val_loss, b.best_epoch)
+    assert _metrics(tmp_path / 'a') == _metrics(tmp_path / 'b')
+    state_a = torch.load(tmp_path / 'a' / 'checkpoint.pt', weights_only=True)['model_state']
+    state_b = torch.load(tmp_path / 'b' / 'checkpoint.pt', weights_only=True)['model_state']
+    assert state_a.keys() == state_b.keys()
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+    other = train_run(TrainConfig.from_dict({**config.to_dict(), 'seed': 1}), cora)
+    assert other.val_loss != a.val_loss
+
+
+def test_run_folder_and_checkpoint(cora, tmp_path):
+    config = TrainConfig.from_dict(GAT_TINY)
+    folder = run_dir(tmp_path, config)
+    assert folder == tmp_path / 'runs' / 'cora_gat' / 'seed_0'
+    result = train_run(config, cora, folder)
+    assert TrainConfig.from_dict(yaml.safe_load((folder / 'config.yaml').read_text())) == config
+    rows = _metrics(folder)
+    assert list(rows[0]) == [c for c in METRIC_COLUMNS if c != 'seconds']
+    assert len(rows) == result.epochs
+    # The tested model is the last epoch the rule saved.
+    saved = [int(r['epoch']) for r in rows if r['checkpoint'] == '1']
+    assert saved[-1] == result.best_epoch
+    model, stored = load_checkpoint(folder / 'checkpoint.pt')
+    assert stored == config
+    with torch.no_grad():
+        pred = model(cora.x, cora.edge_index).argmax(dim=-1)
+    test_acc = (pred[cora.test_mask] == cora.y[cora.test_mask]).float().mean().item()
+    assert test_acc == result.test_acc
+    assert not list(folder.glob('.*'))                     # no temporary files left behind
+
+
+def test_gcn_rule_tests_the_last_model(cora):
+    config = TrainConfig.from_dict(dict(model='mlp', epochs=5, early_stopping='gcn',
+                                        patience=10))
+    result = train_run(config, cora)
+    assert (result.epochs, result.best_epoch) == (5, 4)
