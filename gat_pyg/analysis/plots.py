@@ -149,32 +149,102 @@ def plot_tsne(result: Union[Embedding2D, Mapping[str, Embedding2D]], path: PathL
     return _save(fig, path, dpi)
 
 
-def plot_label_matrix(matrix, path: PathLike, names: Optional[Sequence[str]] = None,
-                      title: Optional[str] = None, dpi: int = DPI,
-                      vmax: Optional[float] = None) -> Path:
-    """Heatmap(s) of ``[L, L]`` label matrices (rows targets, columns sources), e.g. ``P(j | i)``
-    or mean attention weights; pass ``{title: matrix}`` for several side by side."""
+def plot_heatmap(matrix, path: PathLike, names: Optional[Sequence[str]] = None,
+                 title: Optional[str] = None, dpi: int = DPI, vmax: Optional[float] = None,
+                 xlabel: str = 'source j', ylabel: str = 'target i') -> Path:
+    """Heatmap(s) of square ``[N, N]`` pair matrices, rows targets and columns sources: a label
+    co-occurrence ``P(j | i)``, a mask, mean attention weights. Pass ``{title: matrix}`` to draw
+    several side by side (on one colour scale if ``vmax`` is given)."""
     named = dict(matrix) if isinstance(matrix, Mapping) else {title or '': matrix}
     arrays = {}
     for name, value in named.items():
-        value = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) \
+        value = value.detach().cpu().double().numpy() if isinstance(value, torch.Tensor) \
             else np.asarray(value, dtype=float)
         if value.ndim != 2 or value.shape[0] != value.shape[1]:
-            raise ValueError(f"matrix: expected a square [L, L] matrix, got shape "
+            raise ValueError(f"matrix: expected a square [N, N] matrix, got shape "
                              f"{list(value.shape)}")
         arrays[name] = value
     size = next(iter(arrays.values())).shape[0]
+    if any(value.shape[0] != size for value in arrays.values()):
+        raise ValueError("matrix: every matrix must have the same size")
     if names is not None and len(names) != size:
-        raise ValueError(f"names: expected {size} label names, got {len(names)}")
+        raise ValueError(f"names: expected {size} names, got {len(names)}")
     fig, axes = _figure(ncols=len(arrays), width=4.4, height=3.9)
     for ax, (name, value) in zip(axes, arrays.items()):
         image = ax.imshow(value, cmap='viridis', vmin=0.0, vmax=vmax)
         fig.colorbar(image, ax=ax, shrink=0.8)
-        ax.set_xlabel('source label j')
-        ax.set_ylabel('target label i')
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel(ylabel)
         if names is not None:
             ax.set_xticks(range(size), names, rotation=90, fontsize=7)
             ax.set_yticks(range(size), names, fontsize=7)
         if name:
             ax.set_title(name, fontsize=9)
+    return _save(fig, path, dpi)
+
+
+def plot_training_curves(curves: Mapping[str, object], path: PathLike, dpi: int = DPI) -> Path:
+    """Loss (training dotted, validation solid) and validation accuracy per epoch.
+
+    Args:
+        curves: ``{name: metrics}``, ``metrics`` being :func:`read_metrics`' dict (or a run
+            folder / ``metrics.csv`` path), or a list of them (seeds: thin lines of one colour).
+        path: The PNG to write.
+    """
+    from gat_pyg.analysis.curves import read_metrics
+
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("curves: expected a non-empty mapping {name: metrics or [metrics]}")
+    fig, (loss_ax, acc_ax) = _figure(ncols=2, width=4.4)
+    for k, (name, runs) in enumerate(curves.items()):
+        runs = runs if isinstance(runs, (list, tuple)) else [runs]
+        colour = f'C{k}'
+        for s, run in enumerate(runs):
+            run = run if isinstance(run, Mapping) else read_metrics(run)
+            acc = next(key for key in run if key.startswith('val_') and key != 'val_loss')
+            width = 1.2 if len(runs) == 1 else 0.7
+            label = name if s == 0 else None
+            loss_ax.plot(run['epoch'], run['train_loss'], ':', color=colour, lw=width)
+            loss_ax.plot(run['epoch'], run['val_loss'], '-', color=colour, lw=width, label=label)
+            acc_ax.plot(run['epoch'], 100 * run[acc], '-', color=colour, lw=width, label=label)
+    loss_ax.set_xlabel('epoch')
+    loss_ax.set_ylabel('loss (train dotted, validation solid)')
+    acc_ax.set_xlabel('epoch')
+    acc_ax.set_ylabel('validation accuracy (%)')
+    loss_ax.legend(fontsize=8)
+    acc_ax.legend(fontsize=8, loc='lower right')
+    return _save(fig, path, dpi)
+
+
+def plot_results_vs_paper(rows: Sequence[object], path: PathLike, dpi: int = DPI) -> Path:
+    """Bars of measured test accuracy (mean ± std over seeds) beside the GAT paper's numbers.
+
+    Args:
+        rows: :class:`gat_pyg.train.ResultRow` objects or dicts with ``dataset``, ``model``,
+            ``mean``, ``std`` and ``paper`` (fractions; ``paper`` may be ``None``), e.g. the
+            ``rows`` of a reproduction's ``results.json``.
+        path: The PNG to write.
+    """
+    rows = [row if isinstance(row, Mapping) else vars(row) for row in rows]
+    if not rows:
+        raise ValueError("rows: expected at least one result row")
+    for row in rows:
+        missing = {'dataset', 'model', 'mean', 'std', 'paper'} - set(row)
+        if missing:
+            raise ValueError(f"rows: each row needs dataset, model, mean, std and paper; "
+                             f"missing {sorted(missing)}")
+    fig, (ax, ) = _figure(width=max(4.8, 0.75 * len(rows)))
+    positions = np.arange(len(rows))
+    ours = [100 * row['mean'] for row in rows]
+    ax.bar(positions - 0.2, ours, 0.4, yerr=[100 * row['std'] for row in rows], capsize=3,
+           label='measured', color='tab:blue')
+    paper = [100 * row['paper'] if row['paper'] is not None else np.nan for row in rows]
+    ax.bar(positions + 0.2, paper, 0.4, label='paper', color='tab:gray')
+    for x, value in zip(positions, ours):
+        ax.annotate(f'{value:.1f}', (x - 0.2, value), ha='center', va='bottom', fontsize=7,
+                    xytext=(0, 2), textcoords='offset points')
+    ax.set_xticks(positions, [f"{row['model']}\n{row['dataset']}" for row in rows], fontsize=8)
+    ax.set_ylabel('test accuracy (%)')
+    ax.set_ylim(0, 100)
+    ax.legend(fontsize=8, loc='lower right')
     return _save(fig, path, dpi)

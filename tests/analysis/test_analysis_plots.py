@@ -8,7 +8,7 @@ import torch
 from gat_pyg.analysis import (AccuracyByDegree, Embedding2D, accuracy_by_degree,
                               attention_entropy, degree_distribution, label_cooccurrence,
                               plot_accuracy_by_degree, plot_attention_entropy,
-                              plot_degree_distribution, plot_label_matrix, plot_tsne)
+                              plot_degree_distribution, plot_heatmap, plot_tsne)
 
 PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 EDGES = torch.tensor([[0, 0, 0, 1, 2, 3, 1, 2], [1, 2, 3, 0, 0, 0, 2, 1]])
@@ -57,15 +57,15 @@ def test_plot_tsne(tmp_path):
         plot_tsne(maps, tmp_path / 'bad.png', labels=np.zeros(7))
 
 
-def test_plot_label_matrix(tmp_path):
+def test_plot_heatmap(tmp_path):
     P = label_cooccurrence(torch.tensor([[1, 1, 0], [1, 0, 1], [0, 1, 1]]))
     target = tmp_path / 'matrix.png'
-    assert_png(plot_label_matrix({'P(j | i)': P, 'attention': P / 2}, target,
+    assert_png(plot_heatmap({'P(j | i)': P, 'attention': P / 2}, target,
                                  names=['a', 'b', 'c']), target)
-    with pytest.raises(ValueError, match='names: expected 3 label names'):
-        plot_label_matrix(P, tmp_path / 'bad.png', names=['a'])
-    with pytest.raises(ValueError, match=r'square \[L, L\]'):
-        plot_label_matrix(torch.zeros(2, 3), tmp_path / 'bad.png')
+    with pytest.raises(ValueError, match='names: expected 3 names'):
+        plot_heatmap(P, tmp_path / 'bad.png', names=['a'])
+    with pytest.raises(ValueError, match=r'square \[N, N\]'):
+        plot_heatmap(torch.zeros(2, 3), tmp_path / 'bad.png')
 
 
 def test_wrong_result_type_is_refused(tmp_path):
