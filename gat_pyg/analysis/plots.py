@@ -151,10 +151,12 @@ def plot_tsne(result: Union[Embedding2D, Mapping[str, Embedding2D]], path: PathL
 
 def plot_heatmap(matrix, path: PathLike, names: Optional[Sequence[str]] = None,
                  title: Optional[str] = None, dpi: int = DPI, vmax: Optional[float] = None,
-                 xlabel: str = 'source j', ylabel: str = 'target i') -> Path:
+                 xlabel: str = 'source j', ylabel: str = 'target i',
+                 annotate: bool = False) -> Path:
     """Heatmap(s) of square ``[N, N]`` pair matrices, rows targets and columns sources: a label
     co-occurrence ``P(j | i)``, a mask, mean attention weights. Pass ``{title: matrix}`` to draw
-    several side by side (on one colour scale if ``vmax`` is given)."""
+    several side by side (on one colour scale if ``vmax`` is given). ``NaN`` entries are left
+    blank (e.g. pairs without an edge); ``annotate`` writes each value in its cell."""
     named = dict(matrix) if isinstance(matrix, Mapping) else {title or '': matrix}
     arrays = {}
     for name, value in named.items():
@@ -173,6 +175,12 @@ def plot_heatmap(matrix, path: PathLike, names: Optional[Sequence[str]] = None,
     for ax, (name, value) in zip(axes, arrays.items()):
         image = ax.imshow(value, cmap='viridis', vmin=0.0, vmax=vmax)
         fig.colorbar(image, ax=ax, shrink=0.8)
+        if annotate:
+            top = vmax if vmax is not None else np.nanmax(value)
+            for (i, j), v in np.ndenumerate(value):
+                if not np.isnan(v):
+                    ax.text(j, i, f'{v:.2f}', ha='center', va='center', fontsize=8,
+                            color='black' if v > 0.6 * top else 'white')
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
         if names is not None:

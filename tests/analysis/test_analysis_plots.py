@@ -62,6 +62,10 @@ def test_plot_heatmap(tmp_path):
     target = tmp_path / 'matrix.png'
     assert_png(plot_heatmap({'P(j | i)': P, 'attention': P / 2}, target,
                                  names=['a', 'b', 'c']), target)
+    with_gaps = P.clone()
+    with_gaps[0, 2] = float('nan')                   # left blank, not annotated
+    assert_png(plot_heatmap(with_gaps, tmp_path / 'gaps.png', annotate=True, vmax=1.0),
+               tmp_path / 'gaps.png')
     with pytest.raises(ValueError, match='names: expected 3 names'):
         plot_heatmap(P, tmp_path / 'bad.png', names=['a'])
     with pytest.raises(ValueError, match=r'square \[N, N\]'):
