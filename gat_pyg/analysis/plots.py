@@ -92,7 +92,10 @@ def plot_accuracy_by_degree(result: Union[AccuracyByDegree, Mapping[str, Accurac
     ax.set_ylabel('accuracy (%)')
     ax.set_ylim(0, 100)
     if len(named) > 1 or '' not in named:
-        ax.legend(fontsize=8, loc='lower right')
+        # above the bars: the low-degree bins on the left rarely reach the top
+        ax.set_ylim(0, 115)
+        ax.set_yticks(range(0, 101, 20))
+        ax.legend(fontsize=8, loc='upper left', ncols=len(named), frameon=False)
     if title:
         ax.set_title(title, fontsize=9)
     return _save(fig, path, dpi)
