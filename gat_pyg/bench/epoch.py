@@ -75,8 +75,9 @@ def main(argv: List[str] = None) -> List[CaseResult]:
     for dataset in args.datasets:
         for model in args.models:
             case = run_alternating('gat_pyg.bench.epoch', f'{dataset} {model}', {
-                f'{impl} {features} x': ['--impl', impl, '--features', features, '--datasets',
-                                   dataset, '--models', model, '--epochs', str(args.epochs)]
+                f'{impl} {features} x': ['--impl', impl, '--features', features,
+                                         '--datasets', dataset, '--models', model,
+                                         '--epochs', str(args.epochs)]
                 for impl, features in CASES}, args)
             ours, dense, sparse = case.values()
             best = min((r for r in (dense, sparse) if r.median_ms is not None),

@@ -1,8 +1,9 @@
 """The benchmarks run end to end at toy sizes and report numbers for both implementations."""
 import json
+
 import pytest
 
-from gat_pyg.bench import epoch, layer
+from gat_pyg.bench import layer
 from gat_pyg.bench.common import measure, ratio
 from gat_pyg.cli import main as cli_main
 
