@@ -30,5 +30,6 @@ def test_full_mode_puts_the_readme_figure_under_docs(monkeypatch):
 
 def test_a_missing_mirror_is_an_error_naming_the_variable(monkeypatch, tmp_path):
     monkeypatch.setenv('GAT_PYG_PLANETOID_MIRROR', str(tmp_path))
-    with pytest.raises(FileNotFoundError, match=r'lacks ind\.citeseer\.x.*GAT_PYG_PLANETOID_MIRROR'):
+    with pytest.raises(FileNotFoundError,
+                       match=r'lacks ind\.citeseer\.x.*GAT_PYG_PLANETOID_MIRROR'):
         notebook_settings(['citeseer'])
