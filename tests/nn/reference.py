@@ -249,3 +249,23 @@ def numpy_gatv2(x: np.ndarray, edges: List[Tuple[int, int]], w_src: np.ndarray,
                               for h in range(heads)])
     out, alpha = _attend(scores, xs, edges, len(x), heads, channels)
     return _combine_heads(out, concat, bias), alpha
+
+
+def run_with_numpy_weights(layer, weights: Dict[str, np.ndarray], x: np.ndarray):
+    """Loads NumPy ``weights`` (strictly) into ``layer`` and runs it on the literal graph;
+    returns ``(out, edge_index, alpha)``."""
+    layer.load_state_dict({k: torch.tensor(v, dtype=torch.float32) for k, v in weights.items()},
+                          strict=True)
+    out, (edge_index, alpha) = layer(torch.tensor(x, dtype=torch.float32),
+                                     torch.tensor(LITERAL_EDGES).t(),
+                                     return_attention_weights=True)
+    return out, edge_index, alpha
+
+
+def assert_matches_numpy(out, edge_index, alpha, edges, expected_out, expected_alpha) -> None:
+    """The layer's output and per-edge attention equal the NumPy reference's."""
+    torch.testing.assert_close(out.detach().double(), torch.from_numpy(expected_out), **OUT_TOL)
+    got = attention_by_edge(edge_index, alpha)
+    assert sorted(got) == sorted(edges)
+    for k, edge in enumerate(edges):
+        np.testing.assert_allclose(got[edge], expected_alpha[k], atol=1e-6, rtol=1e-5)

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import gat_pyg
-from reference import (IN_CHANNELS, LITERAL_EDGES as EDGES, NUM_NODES, OUT_CHANNELS, OUT_TOL,
-                       attention_by_edge, numpy_gatv2, with_self_loops)
+from reference import (IN_CHANNELS, LITERAL_EDGES as EDGES, NUM_NODES, OUT_CHANNELS,
+                       assert_matches_numpy, numpy_gatv2, run_with_numpy_weights, with_self_loops)
 
 
 @pytest.mark.parametrize('fast_path', [False, True], ids=['plain', 'fast'])
@@ -27,21 +27,12 @@ def test_matches_numpy_formula(heads, concat, add_self_loops, share_weights, fas
                               fast_path=fast_path)
     as_torch = {'lin_l.weight': w_src, 'lin_l.bias': b_src, 'lin_r.weight': w_dst,
                 'lin_r.bias': b_dst, 'att': att[None], 'bias': bias}
-    layer.load_state_dict({k: torch.tensor(v, dtype=torch.float32)
-                           for k, v in as_torch.items()}, strict=True)
-    edge_index = torch.tensor(EDGES).t()
-    out, (edge_index_out, alpha) = layer(torch.tensor(x, dtype=torch.float32), edge_index,
-                                         return_attention_weights=True)
+    out, edge_index_out, alpha = run_with_numpy_weights(layer, as_torch, x)
 
     edges = with_self_loops(EDGES, NUM_NODES) if add_self_loops else EDGES
     expected_out, expected_alpha = numpy_gatv2(x, edges, w_src, b_src, w_dst, b_dst, att,
                                                bias, heads, concat, negative_slope=0.2)
-    torch.testing.assert_close(out.detach().double(), torch.from_numpy(expected_out),
-                               **OUT_TOL)
-    got = attention_by_edge(edge_index_out, alpha)
-    assert sorted(got) == sorted(edges)
-    for k, edge in enumerate(edges):
-        np.testing.assert_allclose(got[edge], expected_alpha[k], atol=1e-6, rtol=1e-5)
+    assert_matches_numpy(out, edge_index_out, alpha, edges, expected_out, expected_alpha)
 
 
 def test_positional_arguments_follow_pyg_gatv2_signature():
