@@ -16,7 +16,13 @@ class Decision:
 
 
 class EarlyStopping:
-    """Base of the stopping rules: :meth:`step` once per epoch, after its validation pass."""
+    """Base of the stopping rules: :meth:`step` once per epoch, after its validation pass.
+
+    ``penalised_loss`` says which validation loss the rule is fed: ``False`` the cross-entropy
+    alone, ``True`` the cross-entropy plus the L2 penalty the optimizer applies, as the rule's
+    original code saw it.
+    """
+    penalised_loss = False
 
     def step(self, val_loss: float, val_acc: float) -> Decision:
         raise NotImplementedError
@@ -61,10 +67,13 @@ class WindowStopping(EarlyStopping):
     Stop once an epoch's validation loss exceeds the mean of the ``window`` epochs before it;
     the check starts at epoch ``window + 1`` (0-based), as ``epoch > FLAGS.early_stopping`` does
     there. There is no checkpoint: the model tested is the last one, so every epoch saves.
+    The loss it watches includes the weight-decay term, since tkipf/gcn's validation cost is the
+    model's full ``loss`` (cross-entropy plus ``weight_decay * l2_loss`` of the first layer).
 
     Args:
         window (int): Number of previous epochs averaged (paper: ``10``).
     """
+    penalised_loss = True
 
     def __init__(self, window: int):
         if window < 1:

@@ -261,7 +261,9 @@ def fit(config: TrainConfig, task: Task, out_dir: Optional[Union[str, Path]] = N
                 # One validation pass, on the main process; every process then steps its
                 # stopping rule on the same numbers, so all of them stop at the same epoch.
                 val_loss, val_score = replicas.from_main(lambda: task.evaluate(model, 'val'))
-                decision = stopping.step(val_loss, val_score)
+                decision = stopping.step(
+                    val_loss + l2_penalty(optimizer) if stopping.penalised_loss else val_loss,
+                    val_score)
                 if decision.save:
                     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
                     best_epoch = epoch
@@ -295,6 +297,15 @@ def fit(config: TrainConfig, task: Task, out_dir: Optional[Union[str, Path]] = N
         atomic_write_json(out_dir / RESULT_FILE,
                           dict(result=result.to_dict(), config=config.to_dict()))
     return result, model
+
+
+def l2_penalty(optimizer: torch.optim.Optimizer) -> float:
+    """The L2 term the optimizer's ``weight_decay`` minimises: the sum over its parameter groups
+    of ``weight_decay / 2 * ||p||^2`` (its gradient, ``weight_decay * p``, is what Adam adds; it
+    is TensorFlow's ``weight_decay * tf.nn.l2_loss(p)``)."""
+    with torch.no_grad():
+        return sum(group['weight_decay'] / 2 * float(p.pow(2).sum())
+                   for group in optimizer.param_groups for p in group['params'])
 
 
 def train_step(model: BaseModel, optimizer: torch.optim.Optimizer,

@@ -6,6 +6,8 @@ import torch
 import yaml
 
 from gat_pyg.train import TrainConfig, load_checkpoint, run_dir, train_run
+from gat_pyg.train import loop
+from gat_pyg.train.early_stopping import make_stopping
 from gat_pyg.train.loop import METRIC_COLUMNS
 
 # Few epochs keep the suite fast; early_stopping 'gat' with a short patience still exercises
@@ -64,3 +66,35 @@ def test_gcn_rule_tests_the_last_model(cora):
                                         patience=10))
     result = train_run(config, cora)
     assert (result.epochs, result.best_epoch) == (5, 4)
+
+
+@pytest.mark.parametrize('rule', ['gcn', 'gat'])
+def test_stopping_rule_sees_the_loss_of_its_original_code(cora, tmp_path, monkeypatch, rule):
+    # tkipf/gcn stops on its full loss (cross-entropy + weight_decay * l2_loss of the first
+    # layer); the official GAT code on the cross-entropy alone.
+    seen = []
+
+    def recording(name, patience):
+        stopping = make_stopping(name, patience)
+        step = stopping.step
+        stopping.step = lambda loss, acc: (seen.append(loss), step(loss, acc))[1]
+        return stopping
+
+    monkeypatch.setattr(loop, 'make_stopping', recording)
+    config = TrainConfig.from_dict(dict(model='gcn', epochs=4, early_stopping=rule,
+                                        patience=10, weight_decay=0.05,
+                                        weight_decay_first_layer_only=True))
+    result = train_run(config, cora, tmp_path)
+    ce = [float(row['val_loss']) for row in _metrics(tmp_path)]
+    assert len(seen) == len(ce) == 4
+    if rule == 'gat':
+        assert seen == ce
+        return
+    # The gcn rule tests the last model, so the checkpoint holds the last epoch's weights.
+    state = torch.load(tmp_path / 'checkpoint.pt', weights_only=True)['model_state']
+    first = [v for k, v in state.items() if k.startswith('convs.0.')]
+    assert first
+    penalty = 0.05 / 2 * sum(float((v.double() ** 2).sum()) for v in first)
+    assert penalty > 1e-3
+    assert seen[-1] == pytest.approx(ce[-1] + penalty, rel=1e-6)
+    assert result.val_loss == pytest.approx(ce[-1], rel=1e-6)
