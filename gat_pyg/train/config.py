@@ -68,9 +68,9 @@ class TrainConfig:
                          'the run first).')
     early_stopping: str = _field(
         'gat', "Stopping rule: gat (official GAT: patience on val acc or loss, test the "
-        "checkpoint with the best val acc and loss), gcn (Kipf: stop when val loss exceeds the "
-        "mean of the previous `patience` epochs, test the last model), none (run all epochs, "
-        "test the last model).", choices=EARLY_STOPPING)
+        "checkpoint with the best val acc and loss), gcn (Kipf: stop when val loss plus the L2 "
+        "term exceeds its mean over the previous `patience` epochs, test the last model), none "
+        "(run all epochs, test the last model).", choices=EARLY_STOPPING)
     patience: int = _field(100, 'gat rule: epochs without improvement; gcn rule: averaging '
                            'window.')
     seed: int = _field(0, 'Seed of initialisation, dropout and the random split.')
