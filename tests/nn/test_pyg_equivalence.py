@@ -328,22 +328,24 @@ def test_state_dict_round_trip_through_a_file(kind):
 
     edge_index = random_graph(7, 7, 14, seed=28)
     x, edge_attr = features(7, 6, seed=29), features(edge_index.size(1), 3, seed=30)
+
+    def saved_and_loaded(source, impl):
+        """A new ``impl`` model holding ``source``'s state_dict, through torch.save / load."""
+        buffer = io.BytesIO()
+        torch.save(source.state_dict(), buffer)
+        buffer.seek(0)
+        target = model(impl)
+        target.load_state_dict(torch.load(buffer), strict=True)
+        return target
+
     theirs = model(THEIRS)
     randomize_parameters(theirs, seed=31)
-    buffer = io.BytesIO()
-    torch.save(theirs.state_dict(), buffer)
-    buffer.seek(0)
-    ours = model(OURS)
-    ours.load_state_dict(torch.load(buffer), strict=True)
+    ours = saved_and_loaded(theirs, OURS)
     expected = forward(theirs, x, edge_index, edge_attr)
     torch.testing.assert_close(forward(ours, x, edge_index, edge_attr), expected, **OUT_TOL)
 
     randomize_parameters(ours, seed=32)
-    buffer = io.BytesIO()
-    torch.save(ours.state_dict(), buffer)
-    buffer.seek(0)
-    back = model(THEIRS)
-    back.load_state_dict(torch.load(buffer), strict=True)
+    back = saved_and_loaded(ours, THEIRS)
     torch.testing.assert_close(forward(back, x, edge_index, edge_attr),
                                forward(ours, x, edge_index, edge_attr), **OUT_TOL)
     assert not torch.allclose(forward(back, x, edge_index, edge_attr), expected, atol=1e-3)
