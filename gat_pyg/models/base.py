@@ -6,7 +6,7 @@ only says which layer it builds (:meth:`BaseModel.init_conv`) and, if that layer
 output (concatenated attention heads), how wide the next layer's input is
 (:meth:`BaseModel.conv_width`).
 """
-from typing import Any, Dict, List, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -14,7 +14,9 @@ from torch.nn import Module, ModuleList
 from torch_geometric.nn.resolver import activation_resolver
 from torch_geometric.typing import Adj
 
+from gat_pyg.nn.attention import AttentionConv
 from gat_pyg.nn.functional import dropout_features
+from gat_pyg.nn.graph import GraphCache, PreparedGraph
 
 
 class BaseModel(Module):
@@ -63,6 +65,7 @@ class BaseModel(Module):
         self.num_layers = num_layers
         self.dropout = dropout
         self.act = activation_resolver(act) if act is not None else torch.nn.Identity()
+        self._graph_cache = GraphCache()
         self.convs = ModuleList()
         width = in_channels
         for i in range(num_layers):
@@ -85,14 +88,59 @@ class BaseModel(Module):
         for conv in self.convs:
             conv.reset_parameters()
 
-    def forward(self, x: Tensor, edge_index: Adj) -> Tensor:
-        """Logits of every node."""
+    def forward(self, x: Tensor, edge_index: Union[Adj, PreparedGraph],
+                return_attention_weights: Optional[bool] = None):
+        """Logits ``[N, out_channels]`` of every node.
+
+        The graph is prepared once (:meth:`prepare_graph`) and handed to every layer.
+
+        Args:
+            x (Tensor): Node features ``[N, in_channels]``, dense or ``torch.sparse``.
+            edge_index (Tensor or SparseTensor or PreparedGraph): The graph, in any form the
+                layers take.
+            return_attention_weights (bool, optional): Also return one entry per layer: the
+                attention layer's ``(edge_index, alpha)`` (PyG's format for the graph's form,
+                ``alpha`` ``[E', H]`` after that layer's attention dropout), ``None`` for a
+                layer without attention. (default: ``None``)
+        """
+        graph = self.prepare_graph(edge_index, x.size(0))
+        attention: List[Any] = []
         for i, conv in enumerate(self.convs):
             x = dropout_features(x, self.dropout, self.training)
-            x = conv(x, edge_index)
+            if return_attention_weights and isinstance(conv, AttentionConv):
+                x, weights = conv(x, graph, return_attention_weights=True)
+                attention.append(weights)
+            else:
+                x = conv(x, graph)
+                attention.append(None)
             if i < self.num_layers - 1:
                 x = self.act(x)
-        return x
+        return (x, attention) if return_attention_weights else x
+
+    def prepare_graph(self, edge_index: Union[Adj, PreparedGraph],
+                      num_nodes: int) -> Union[Adj, PreparedGraph]:
+        """The graph as this model's layers read it, for ``num_nodes`` nodes; pass the result
+        as ``edge_index`` to skip the preparation in later calls (e.g. an evaluation graph
+        kept across epochs).
+
+        When every layer is a :class:`~gat_pyg.AttentionConv` with the same ``add_self_loops``
+        (the models pass no edge features), this is one :class:`~gat_pyg.nn.graph.PreparedGraph` for all of
+        them, reused while ``edge_index`` keeps its contents (a
+        :class:`~gat_pyg.nn.graph.GraphCache`: one O(E) comparison per call). Otherwise, and
+        for a graph already prepared, ``edge_index`` as given.
+        """
+        if isinstance(edge_index, PreparedGraph):
+            return edge_index
+        first = self.convs[0]
+        if not all(isinstance(c, AttentionConv) and c.add_self_loops == first.add_self_loops
+                   for c in self.convs):
+            return edge_index
+        key = (num_nodes, first.add_self_loops)
+        graph = self._graph_cache.get(edge_index, key)
+        if graph is None:
+            graph = first.prepare(edge_index, num_nodes)
+            self._graph_cache.put(edge_index, key, graph)
+        return graph
 
     def parameter_groups(self, weight_decay: float,
                          first_layer_only: bool = False) -> List[Dict[str, Any]]:

@@ -5,6 +5,7 @@ from torch.nn import Module
 from torch_geometric.nn import GCNConv
 
 from gat_pyg.models.base import BaseModel
+from gat_pyg.nn.graph import PreparedGraph
 
 
 class GCN(BaseModel):
@@ -34,3 +35,9 @@ class GCN(BaseModel):
     def init_conv(self, in_channels: int, out_channels: int, last: bool, *, bias: bool,
                   **_: Any) -> Module:
         return GCNConv(in_channels, out_channels, bias=bias)
+
+    def prepare_graph(self, edge_index, num_nodes: int):
+        if isinstance(edge_index, PreparedGraph):
+            raise TypeError("edge_index: a PreparedGraph holds the graph as attention layers "
+                            "read it; GCN takes the [2, E] edge_index (or a sparse adjacency)")
+        return edge_index

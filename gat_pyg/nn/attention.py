@@ -23,14 +23,35 @@ from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
 from torch_geometric.typing import Adj, OptTensor, SparseTensor, torch_sparse
-from torch_geometric.utils import (add_self_loops, is_sparse, is_torch_sparse_tensor,
-                                   remove_self_loops, softmax)
-from torch_geometric.utils.sparse import set_sparse_value
+from torch_geometric.utils import is_sparse, softmax
 
+from gat_pyg import kernels
 from gat_pyg.nn import checks
 from gat_pyg.nn.functional import dropout_features
-from gat_pyg.nn.fused import (CSRGraph, PatternCache, build_csr_graph, csr_aggregate,
-                              gather_sources, gather_targets, segment_softmax, sparse_linear)
+from gat_pyg.nn.fused import (csr_aggregate, gather_sources, gather_targets, segment_softmax,
+                              sparse_linear)
+from gat_pyg.nn.graph import (EDGE_INDEX, EDGE_INDEX_CLASS, SPARSE_TENSOR, GraphCache,
+                              PreparedGraph, prepare_graph)
+
+# The three implementations of one layer (see AttentionConv._path).
+NATIVE, FUSED, PLAIN = 'native', 'fused', 'plain'
+
+
+def _transforming() -> bool:
+    """A function transform (vmap, grad, jacrev) or torch.jit.trace is active."""
+    return torch._C._functorch.peek_interpreter_stack() is not None or \
+        torch.jit.is_tracing()
+
+
+def _tracing() -> bool:
+    return _transforming() or torch.compiler.is_compiling()
+
+
+def _same_fill_value(a, b) -> bool:
+    if isinstance(a, Tensor) or isinstance(b, Tensor):
+        return isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape == b.shape and \
+            bool((a == b).all())
+    return a == b
 
 
 class AttentionConv(MessagePassing):
@@ -103,7 +124,7 @@ class AttentionConv(MessagePassing):
         self.residual = residual
         self.message_dropout = message_dropout
         self.fast_path = fast_path
-        self._graph_cache = PatternCache()
+        self._graph_cache = GraphCache()
 
         total_out_channels = out_channels * (heads if concat else 1)
         if residual:
@@ -136,7 +157,7 @@ class AttentionConv(MessagePassing):
     def edge_score(self, s_j: Tensor, s_i: OptTensor, edge_attr: OptTensor) -> Tensor:
         raise NotImplementedError
 
-    def sorted_edge_score(self, s_src: Tensor, s_dst: OptTensor, graph: CSRGraph,
+    def sorted_edge_score(self, s_src: Tensor, s_dst: OptTensor, graph: PreparedGraph,
                           edge_attr: OptTensor) -> Tensor:
         """Scores of the destination-sorted edges of ``graph`` on the fast path.
 
@@ -147,12 +168,20 @@ class AttentionConv(MessagePassing):
                                None if s_dst is None else gather_targets(s_dst, graph),
                                edge_attr)
 
+    def native_attention(self, graph: PreparedGraph, h_src: Tensor, s_src: Tensor,
+                         s_dst: OptTensor, edge_attr: OptTensor) -> Tuple[Tensor, Tensor]:
+        """Score, softmax, attention dropout and aggregation in one native pass
+        (:mod:`gat_pyg.kernels`): ``([N_dst, H, C] output, [E', H] attention in sorted order)``.
+        A variant implements it with its own kernel; the base has none, so its layers use the
+        pure-torch fused path."""
+        raise NotImplementedError
+
     # Shared machinery -----------------------------------------------------------------------
 
     def forward(
         self,
         x: Union[Tensor, Tuple[Tensor, OptTensor]],
-        edge_index: Adj,
+        edge_index: Union[Adj, PreparedGraph],
         edge_attr: OptTensor = None,
         size: Optional[Tuple[int, int]] = None,
         return_attention_weights: Optional[bool] = None,
@@ -162,31 +191,30 @@ class AttentionConv(MessagePassing):
         Args:
             x (Tensor or (Tensor, Tensor or None)): Node features ``[N, F]`` (dense, or
                 torch.sparse COO/CSR), or a pair ``(x_src, x_dst)`` for bipartite graphs.
-            edge_index (Tensor or SparseTensor): ``[2, E]`` indices (row 0 sources, row 1
-                targets), or a sparse adjacency ``[N_dst, N_src]`` (torch.sparse CSR/CSC/COO or
-                ``torch_sparse.SparseTensor``), rows being targets as in PyG.
-            edge_attr (Tensor, optional): Edge features ``[E, edge_dim]``.
+            edge_index (Tensor or SparseTensor or PreparedGraph): ``[2, E]`` indices (row 0
+                sources, row 1 targets) or PyG's ``EdgeIndex``; a sparse adjacency
+                ``[N_dst, N_src]`` (torch.sparse CSR/COO, CSC on the fused path only, or
+                ``torch_sparse.SparseTensor``), rows being targets as in PyG, without values
+                other than 1; or a :class:`~gat_pyg.nn.graph.PreparedGraph` prepared with this
+                layer's ``add_self_loops`` (and ``fill_value`` if it carries edge features).
+            edge_attr (Tensor, optional): Edge features ``[E, edge_dim]`` of the input edges.
             size ((int, int), optional): ``(N_src, N_dst)`` when it cannot be read from ``x``.
             return_attention_weights (bool, optional): If ``True``, also return the
-                attention weights ``[E', H]`` (``E'`` edges after self-loops) as PyG does:
-                ``(edge_index, alpha)``, ``(sparse adjacency, alpha)`` or a ``SparseTensor``.
+                attention weights ``[E', H]`` (``E'`` edges after self-loops, after attention
+                dropout) as PyG does: ``(edge_index, alpha)``, ``(sparse adjacency, alpha)``
+                or a ``SparseTensor``.
+
+        Raises:
+            TypeError, ValueError: inputs of the wrong kind, shape, dtype or range (the
+                message names the argument), a prepared graph that does not fit ``x`` or the
+                layer, or ``fast_path=True`` where the fused path cannot run.
         """
         x_src, x_dst = checks.split_node_features(x, self.in_channels)
         size = checks.check_size(size, x_src, x_dst)
-        num_src = x_src.size(0)
-        if x_dst is not None:
-            num_dst = x_dst.size(0)
-        elif size is not None:
-            num_dst = size[1]
-        elif not is_sparse(edge_index):
-            # MessagePassing's rule for an unknown target count (its size_i falls back to
-            # size_j): as many targets as sources. A sparse adjacency says it by its rows.
-            num_dst = num_src
-        else:
-            num_dst = None
+        graph, edge_attr = self._prepared(edge_index, edge_attr, x_src, x_dst, size)
 
         res = None
-        if self.res is not None and x_dst is not None:
+        if self.residual and x_dst is not None:
             res = self.linear(self.res, x_dst)
 
         h_src, h_dst = self.project(x_src, x_dst)
@@ -194,28 +222,45 @@ class AttentionConv(MessagePassing):
         # Scores see the whole projection; only the summed values are dropped.
         h_src = dropout_features(h_src, self.message_dropout, self.training)
 
-        if self._use_fast_path():
-            out, edge_index, alpha = self._fused_propagate(
-                edge_index, edge_attr, h_src, s_src, s_dst, num_src, num_dst,
-                bool(return_attention_weights))
+        path = self._path(h_src)
+        if path == PLAIN:
+            adjacency = graph.adjacency()
+            alpha = self.edge_updater(adjacency, s=(s_src, s_dst),
+                                      edge_attr=graph.to_input_order(edge_attr)
+                                      if edge_attr is not None else None,
+                                      size=(graph.num_src, graph.num_dst))
+            out = self.propagate(adjacency, x=(h_src, h_dst), alpha=alpha,
+                                 size=(graph.num_src, graph.num_dst))
         else:
-            edge_index, edge_attr = self._prepare_graph(edge_index, edge_attr, num_src,
-                                                        num_dst)
-            alpha = self.edge_updater(edge_index, s=(s_src, s_dst), edge_attr=edge_attr,
-                                      size=size)
-            out = self.propagate(edge_index, x=(h_src, h_dst), alpha=alpha, size=size)
+            if path == NATIVE:
+                out, alpha = self.native_attention(graph, h_src, s_src, s_dst, edge_attr)
+            else:
+                scores = self.sorted_edge_score(s_src, s_dst, graph, edge_attr)
+                alpha = dropout_features(segment_softmax(scores, graph), self.dropout,
+                                         self.training)
+                out = csr_aggregate(alpha, h_src, graph)
+            if return_attention_weights:
+                alpha = graph.to_input_order(alpha)
 
         out = self.combine_heads(out, res)
 
         # PyG's docstring says "set to any value", but its layers test truthiness: False
         # returns the output alone, and so do we.
         if return_attention_weights:
-            if isinstance(edge_index, SparseTensor):
-                return out, edge_index.set_value(alpha, layout='coo')
-            if is_torch_sparse_tensor(edge_index):
-                return out, (set_sparse_value(edge_index, alpha), alpha)
-            return out, (edge_index, alpha)
+            if graph.form == SPARSE_TENSOR:
+                return out, graph.adjacency(alpha)
+            if graph.form not in (EDGE_INDEX, EDGE_INDEX_CLASS):
+                return out, (graph.adjacency(alpha), alpha)
+            return out, (graph.edge_index, alpha)
         return out
+
+    def prepare(self, edge_index: Adj, size: Union[int, Tuple[int, int], None] = None,
+                edge_attr: OptTensor = None) -> PreparedGraph:
+        """The graph prepared for this layer's settings (``add_self_loops``, ``fill_value``,
+        ``edge_dim``), to pass as ``edge_index`` to every layer that shares them; see
+        :func:`~gat_pyg.nn.graph.prepare_graph` for the arguments and errors."""
+        return prepare_graph(edge_index, size, self.add_self_loops, edge_attr,
+                             self.fill_value, self.edge_dim)
 
     def combine_heads(self, out: Tensor, res: OptTensor = None) -> Tensor:
         """``[..., H, C]`` -> ``[..., H * C]`` (concat) or ``[..., C]`` (mean), plus the
@@ -242,74 +287,115 @@ class AttentionConv(MessagePassing):
         return alpha.unsqueeze(-1) * x_j
 
     def linear(self, lin: Linear, x: Tensor) -> Tensor:
-        """``lin(x)``; on the fast path a sparse ``x`` goes through a CSR product."""
+        """``lin(x)``; a sparse ``x`` goes through a CSR product (PyG's ``Linear`` would take
+        the COO product, slower, and no CSR)."""
         sparse = x.layout != torch.strided
         lazy = isinstance(lin.weight, torch.nn.parameter.UninitializedParameter)
-        if sparse and not lazy and self._use_fast_path():
+        if sparse and not lazy and x.dtype in (torch.float32, torch.float64):
             return sparse_linear(x, lin.weight, lin.bias)
         return lin(x)
 
-    def _project_edge_attr(self, lin_edge: Linear, edge_attr: Tensor) -> Tensor:
-        return lin_edge(edge_attr).view(-1, self.heads, self.out_channels)
-
-    def _prepare_graph(self, edge_index, edge_attr, num_src: int,
-                       num_dst: Optional[int]) -> tuple:
-        """Validates the graph and replaces its self-loops by one per node (if enabled)."""
-        checks.check_graph(edge_index, num_src, num_dst)
-        edge_attr = checks.check_edge_attr(edge_attr, self.edge_dim,
-                                           checks.num_edges_of(edge_index))
-        if not self.add_self_loops:
-            return edge_index, edge_attr
-        if edge_attr is not None and is_sparse(edge_index):
-            # PyG's loop utilities cannot carry edge features through a sparse adjacency
-            # (they would fail with a bare AssertionError).
-            raise NotImplementedError(
-                "edge_attr with add_self_loops=True is not supported when edge_index is a "
-                "sparse adjacency (torch.sparse or SparseTensor); pass a [2, E] edge_index "
-                "or add the loops yourself")
-        if isinstance(edge_index, SparseTensor):
-            return torch_sparse.set_diag(edge_index), None
-        # Loops exist only for nodes that are both sources and targets.
-        num_nodes = num_src if num_dst is None else min(num_src, num_dst)
-        edge_index, edge_attr = remove_self_loops(edge_index, edge_attr)
-        return add_self_loops(edge_index, edge_attr, fill_value=self.fill_value,
-                              num_nodes=num_nodes)
-
-    def _use_fast_path(self) -> bool:
-        # The fused kernels sum messages from edge_index[0] into edge_index[1]; other
-        # MessagePassing settings (flow, aggr) are PyG's propagate's business.
-        supported = self.flow == 'source_to_target' and self.aggr in ('add', 'sum')
-        if self.fast_path is not None:
-            if self.fast_path and not supported:
-                raise ValueError(f"fast_path=True: the fused path sums messages along "
-                                 f"source_to_target edges, but this layer has flow="
-                                 f"{self.flow!r}, aggr={self.aggr!r}; use fast_path=None")
-            return self.fast_path
-        # Explainers and message hooks observe `message`, which the fused path does not call;
-        # torch.compile traces PyG's dense gather/scatter path, which it handles well.
-        return (supported and not self._message_forward_hooks
-                and not self._message_forward_pre_hooks and not self.explain
-                and self.decomposed_layers == 1
-                and not torch.compiler.is_compiling())
-
-    def _fused_propagate(self, edge_index, edge_attr, h_src, s_src, s_dst, num_src, num_dst,
-                         want_alpha: bool):
-        key = (num_src, num_dst, self.add_self_loops)
-        cached = self._graph_cache.get(edge_index, key)
-        if cached is None or edge_attr is not None:
-            looped, looped_attr = self._prepare_graph(edge_index, edge_attr, num_src, num_dst)
-        if cached is None:
-            graph_num_dst = num_dst if num_dst is not None else looped.size(0)
-            cached = (looped, build_csr_graph(looped, num_src, graph_num_dst))
-            self._graph_cache.put(edge_index, key, cached)
-        looped, graph = cached
+    def _prepared(self, edge_index, edge_attr: OptTensor, x_src: Tensor, x_dst: OptTensor,
+                  size) -> Tuple[PreparedGraph, OptTensor]:
+        """The prepared graph of this call, and its edge features in sorted order."""
+        num_src = x_src.size(0)
+        if isinstance(edge_index, PreparedGraph):
+            graph = edge_index
+            self._check_prepared(graph, num_src, x_dst, size)
+        else:
+            if x_dst is not None:
+                num_dst = x_dst.size(0)
+            elif size is not None:
+                num_dst = size[1]
+            elif isinstance(edge_index, SparseTensor) or is_sparse(edge_index):
+                num_dst = None   # a sparse adjacency says it by its rows
+            else:
+                # MessagePassing's rule for an unknown target count (its size_i falls back to
+                # size_j): as many targets as sources.
+                num_dst = num_src
+            key = (num_src, num_dst, self.add_self_loops)
+            graph = self._graph_cache.get(edge_index, key)
+            if graph is None:
+                graph = prepare_graph(edge_index, (num_src, num_dst), self.add_self_loops)
+                self._graph_cache.put(edge_index, key, graph)
         if edge_attr is not None:
-            edge_attr = looped_attr[graph.perm]
+            edge_attr = checks.check_edge_attr(edge_attr, self.edge_dim,
+                                               graph.num_input_edges)
+            if self.add_self_loops and graph.form not in (EDGE_INDEX, EDGE_INDEX_CLASS):
+                raise ValueError(
+                    "edge_attr: edge features with add_self_loops=True need a [2, E] "
+                    "edge_index, not a sparse adjacency (torch.sparse or SparseTensor); convert "
+                    "it with torch_geometric.utils.to_edge_index, or add the loops yourself")
+            return graph, graph.sort_edge_attr(edge_attr, self.fill_value)
+        if graph.edge_attr is not None:
+            self._check_graph_edge_attr(graph)
+        return graph, graph.edge_attr
 
-        scores = self.sorted_edge_score(s_src, s_dst, graph, edge_attr)
-        alpha = dropout_features(segment_softmax(scores, graph), self.dropout, self.training)
-        out = csr_aggregate(alpha, h_src, graph)
-        return out, looped, graph.to_input_order(alpha) if want_alpha else None
+    def _check_prepared(self, graph: PreparedGraph, num_src: int, x_dst: OptTensor,
+                        size) -> None:
+        if graph.add_self_loops != self.add_self_loops:
+            raise ValueError(f"edge_index: the PreparedGraph was prepared with add_self_loops="
+                             f"{graph.add_self_loops}, but this layer has add_self_loops="
+                             f"{self.add_self_loops}; prepare it with the layer's setting "
+                             f"(layer.prepare(edge_index, size))")
+        num_dst = x_dst.size(0) if x_dst is not None else size[1] if size is not None \
+            else graph.num_dst
+        if (graph.num_src, graph.num_dst) != (num_src, num_dst):
+            raise ValueError(f"edge_index: the PreparedGraph has (num_src, num_dst) = "
+                             f"{(graph.num_src, graph.num_dst)}, but the node features give "
+                             f"{(num_src, num_dst)}")
+
+    def _check_graph_edge_attr(self, graph: PreparedGraph) -> None:
+        if self.edge_dim is None:
+            raise ValueError("edge_index: the PreparedGraph carries edge features, but this "
+                             "layer was built without edge_dim; build it with edge_dim="
+                             f"{graph.edge_attr.size(1)} or prepare the graph without them")
+        if graph.edge_attr.size(1) != self.edge_dim:
+            raise ValueError(f"edge_index: the PreparedGraph carries {graph.edge_attr.size(1)} "
+                             f"edge features, but this layer has edge_dim={self.edge_dim}")
+        if self.add_self_loops and not _same_fill_value(graph.fill_value, self.fill_value):
+            raise ValueError(f"edge_index: the PreparedGraph filled its self-loop features "
+                             f"with fill_value={graph.fill_value!r}, but this layer has "
+                             f"fill_value={self.fill_value!r}")
+
+    def _path(self, h_src: Tensor) -> str:
+        """Which implementation runs: :data:`NATIVE` kernels, the pure-torch :data:`FUSED`
+        CSR path, or PyG's :data:`PLAIN` ``propagate``. All give the same numbers."""
+        # The fused paths sum messages from edge_index[0] into edge_index[1] without calling
+        # `message`; other MessagePassing settings (flow, aggr) are propagate's business, and
+        # so are message hooks and explain masks (which observe or edit `message`).
+        unsupported = []
+        if self.flow != 'source_to_target' or self.aggr not in ('add', 'sum'):
+            unsupported.append(f'flow={self.flow!r}, aggr={self.aggr!r}')
+        if self._message_forward_hooks or self._message_forward_pre_hooks:
+            unsupported.append('message hooks are registered')
+        if self.explain:
+            unsupported.append('explain mode is on (edge masks)')
+        if self.decomposed_layers != 1:
+            unsupported.append(f'decomposed_layers={self.decomposed_layers}')
+        native = self._native_supported(h_src)
+        # torch.sparse CSR products support float32/float64 only and are not traceable by
+        # torch.compile, function transforms (vmap, grad) or torch.jit.trace.
+        fused = (h_src.dtype in (torch.float32, torch.float64) and not _tracing())
+        if self.fast_path is False:
+            return PLAIN
+        if self.fast_path:
+            if unsupported:
+                raise ValueError(f"fast_path=True: the fused path cannot run here: "
+                                 f"{'; '.join(unsupported)}; use fast_path=None (automatic)")
+            if not (native or fused):
+                raise ValueError(f"fast_path=True: no fused implementation for {h_src.dtype} "
+                                 f"on {h_src.device.type} here (native kernels "
+                                 f"{'loaded' if kernels.available() else 'not built'}); use "
+                                 f"fast_path=None to fall back to PyG's propagate")
+        elif unsupported:
+            return PLAIN
+        return NATIVE if native else FUSED if fused else PLAIN
+
+    def _native_supported(self, h_src: Tensor) -> bool:
+        return (type(self).native_attention is not AttentionConv.native_attention
+                and kernels.available() and kernels.supports(h_src)
+                and not _transforming())
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '

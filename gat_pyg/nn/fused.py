@@ -12,16 +12,16 @@ so no per-edge feature tensor exists in either direction. GATv2's score needs th
 vector ``W_s x_j + W_t x_i``; it is formed in bounded blocks of edges and recomputed in backward.
 """
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch_geometric.typing import SparseTensor
-from torch_geometric.utils import is_torch_sparse_tensor, to_edge_index
 from torch_geometric.utils._segment import segment
 from torch_geometric.utils.sparse import index2ptr
+
+from gat_pyg.nn.graph import PreparedGraph
 
 # torch warns once per process that CSR support is "beta"; the operations used here (CSR
 # construction, CSR @ dense, sampled_addmm) are stable and tested against the plain path.
@@ -30,115 +30,6 @@ warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta 
 # Elements (edges x heads x channels) in one block of GATv2's per-edge score computation:
 # 4M float32 values = 16 MB per temporary, whatever the size of the graph.
 SCORE_BLOCK_ELEMENTS = 1 << 22
-
-
-@dataclass
-class CSRGraph:
-    """A graph sorted by destination, plus the transposed (source-sorted) order for backward.
-
-    ``perm[k]`` is the position, in the order PyG reports edges, of the k-th sorted edge.
-    """
-    ptr: Tensor       # [num_dst + 1] row pointers; rows are destination nodes
-    src: Tensor       # [E] source of each destination-sorted edge
-    dst: Tensor       # [E] destination of each destination-sorted edge (non-decreasing)
-    perm: Tensor      # [E] position of each sorted edge in the caller's edge order
-    t_ptr: Tensor     # [num_src + 1] row pointers of the transpose; rows are sources
-    t_col: Tensor     # [E] destination of each source-sorted edge
-    t_perm: Tensor    # [E] destination-sorted position of each source-sorted edge
-    num_src: int
-    num_dst: int
-    blocks_by_heads: dict = field(default_factory=dict)   # heads -> HeadBlocks, on demand
-
-    @property
-    def num_edges(self) -> int:
-        return self.src.numel()
-
-    def to_input_order(self, edge_values: Tensor) -> Tensor:
-        """Re-orders per-edge values from sorted order to the caller's edge order."""
-        out = torch.empty_like(edge_values)
-        out[self.perm] = edge_values
-        return out
-
-
-def edge_endpoints(edge_index) -> Tuple[Tensor, Tensor]:
-    """(source, destination) of every edge, in the order PyG's message passing visits them."""
-    if isinstance(edge_index, SparseTensor):
-        dst, src, _ = edge_index.coo()
-        return src, dst
-    if is_torch_sparse_tensor(edge_index):
-        (dst, src), _ = to_edge_index(edge_index)
-        return src, dst
-    return edge_index[0], edge_index[1]
-
-
-def build_csr_graph(edge_index, num_src: int, num_dst: int) -> CSRGraph:
-    src, dst = edge_endpoints(edge_index)
-    src, dst = src.long(), dst.long()
-    dst_sorted, perm = torch.sort(dst, stable=True)
-    src_sorted = src[perm]
-    src_of_t, t_perm = torch.sort(src_sorted, stable=True)
-    return CSRGraph(ptr=index2ptr(dst_sorted, num_dst), src=src_sorted, dst=dst_sorted,
-                    perm=perm, t_ptr=index2ptr(src_of_t, num_src), t_col=dst_sorted[t_perm],
-                    t_perm=t_perm, num_src=num_src, num_dst=num_dst)
-
-
-def _index_tensors(obj) -> Tuple[Tensor, ...]:
-    """The index tensors that define a graph's (or sparse matrix's) sparsity pattern."""
-    if not isinstance(obj, (Tensor, SparseTensor)):
-        return ()
-    if isinstance(obj, SparseTensor):
-        return (obj.storage.row(), obj.storage.col())
-    if obj.layout == torch.sparse_coo:
-        return (obj._indices(), )
-    if obj.layout == torch.sparse_csr:
-        return (obj.crow_indices(), obj.col_indices())
-    if obj.layout == torch.sparse_csc:
-        return (obj.ccol_indices(), obj.row_indices())
-    return (obj, )
-
-
-class PatternCache:
-    """Remembers what a layer derived from the last sparsity pattern it saw.
-
-    The key is the storage address, shape and in-place version counter of the pattern's index
-    tensors. The cache keeps those tensors alive, so their memory cannot be reused by another
-    tensor while the entry stands: a hit always means the very same indices, unchanged. This
-    also recognises a pattern passed through a fresh alias, as when dropout rebuilds a sparse
-    feature matrix around the same ``indices()`` every epoch. Nothing here is saved or pickled.
-    """
-
-    def __init__(self):
-        self.clear()
-
-    def clear(self) -> None:
-        self._indices = ()
-        self._key = None
-        self._value = None
-
-    @staticmethod
-    def _fingerprint(indices, extra: tuple) -> tuple:
-        return tuple((t.data_ptr(), tuple(t.shape), t.stride(), t._version)
-                     for t in indices) + extra
-
-    def get(self, obj, extra: tuple = ()):
-        if self._key is not None and _index_tensors(obj) and \
-                self._key == self._fingerprint(_index_tensors(obj), extra):
-            return self._value
-        return None
-
-    def put(self, obj, extra: tuple, value) -> None:
-        self._indices = _index_tensors(obj)
-        self._key = self._fingerprint(self._indices, extra)
-        self._value = value
-
-    def __getstate__(self):
-        return {}
-
-    def __setstate__(self, state):
-        self.clear()
-
-    def __deepcopy__(self, memo):
-        return PatternCache()
 
 
 def _csr(ptr: Tensor, col: Tensor, values: Tensor, shape) -> Tensor:
@@ -175,15 +66,18 @@ def _stack_blocks(ptr: Tensor, col: Tensor, group: int, num_cols: int):
     return crow, (col.unsqueeze(0) + offsets * num_cols).flatten()
 
 
-def head_blocks(graph: CSRGraph, heads: int) -> HeadBlocks:
-    blocks = graph.blocks_by_heads.get(heads)
+def head_blocks(graph: PreparedGraph, heads: int) -> HeadBlocks:
+    """The graph's block-diagonal indices for ``heads`` heads, kept on the graph (so every
+    layer with that many heads shares them)."""
+    blocks = graph._blocks.get(heads)
     if blocks is None:
         group = max(1, min(heads, HEAD_BLOCK_ENTRIES // max(1, graph.num_edges)))
         while heads % group:
             group -= 1
+        t_ptr, t_col, _ = graph.transpose()
         crow, col = _stack_blocks(graph.ptr, graph.src, group, graph.num_src)
-        t_crow, t_col = _stack_blocks(graph.t_ptr, graph.t_col, group, graph.num_dst)
-        blocks = graph.blocks_by_heads[heads] = HeadBlocks(group, crow, col, t_crow, t_col)
+        t_crow, t_col = _stack_blocks(t_ptr, t_col, group, graph.num_dst)
+        blocks = graph._blocks[heads] = HeadBlocks(group, crow, col, t_crow, t_col)
     return blocks
 
 
@@ -208,7 +102,7 @@ class CSRAggregate(torch.autograd.Function):
     """``out[i, h] = sum over edges (j -> i) of alpha[e, h] * x[j, h]`` as sparse products."""
 
     @staticmethod
-    def forward(ctx, alpha: Tensor, x: Tensor, graph: CSRGraph) -> Tensor:
+    def forward(ctx, alpha: Tensor, x: Tensor, graph: PreparedGraph) -> Tensor:
         heads, channels = x.size(1), x.size(2)
         blocks = head_blocks(graph, heads)
         g = blocks.group
@@ -225,7 +119,7 @@ class CSRAggregate(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out: Tensor):
         alpha_t, x_t = ctx.saved_tensors
-        graph: CSRGraph = ctx.graph
+        graph: PreparedGraph = ctx.graph
         blocks = head_blocks(graph, x_t.size(0))
         g = blocks.group
         grad_t = grad_out.transpose(0, 1).contiguous()    # [H, N_dst, C]
@@ -238,14 +132,15 @@ class CSRAggregate(torch.autograd.Function):
             grad_alpha = torch.cat(parts).view(alpha_t.shape).t()
         if ctx.needs_input_grad[1]:
             shape = (g * graph.num_src, g * graph.num_dst)
+            t_perm = graph.transpose()[2]
             parts = [_csr(blocks.t_crow, blocks.t_col, a, shape) @ d
-                     for a, d in zip(_grouped(alpha_t[:, graph.t_perm], g),
+                     for a, d in zip(_grouped(alpha_t[:, t_perm], g),
                                      _grouped(grad_t, g))]
             grad_x = torch.cat(parts).view(x_t.shape).transpose(0, 1)
         return grad_alpha, grad_x, None
 
 
-def csr_aggregate(alpha: Tensor, x: Tensor, graph: CSRGraph) -> Tensor:
+def csr_aggregate(alpha: Tensor, x: Tensor, graph: PreparedGraph) -> Tensor:
     """Attention-weighted sum of source features per destination: [E, H] x [N_src, H, C]."""
     if graph.num_edges == 0:
         return x.new_zeros(graph.num_dst, x.size(1), x.size(2)) + 0 * x.sum()
@@ -272,12 +167,13 @@ class SortedGather(torch.autograd.Function):
         return segment(grad.contiguous(), ptr, reduce='sum'), None, None, None
 
 
-def gather_sources(values: Tensor, graph: CSRGraph) -> Tensor:
+def gather_sources(values: Tensor, graph: PreparedGraph) -> Tensor:
     """Per-edge copies ``values[src]`` of per-source-node values, in destination order."""
-    return SortedGather.apply(values, graph.src, graph.t_ptr, graph.t_perm)
+    t_ptr, _, t_perm = graph.transpose()
+    return SortedGather.apply(values, graph.src, t_ptr, t_perm)
 
 
-def gather_targets(values: Tensor, graph: CSRGraph) -> Tensor:
+def gather_targets(values: Tensor, graph: PreparedGraph) -> Tensor:
     """Per-edge copies ``values[dst]`` of per-target-node values, in destination order."""
     return SortedGather.apply(values, graph.dst, graph.ptr, None)
 
@@ -309,7 +205,7 @@ class SegmentSoftmax(torch.autograd.Function):
             None, None
 
 
-def segment_softmax(scores: Tensor, graph: CSRGraph) -> Tensor:
+def segment_softmax(scores: Tensor, graph: PreparedGraph) -> Tensor:
     if graph.num_edges == 0:
         return scores
     return SegmentSoftmax.apply(scores, graph.ptr, graph.dst)

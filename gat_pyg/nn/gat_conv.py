@@ -9,7 +9,9 @@ from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import glorot
 from torch_geometric.typing import OptTensor
 
+from gat_pyg import kernels
 from gat_pyg.nn.attention import AttentionConv
+from gat_pyg.nn.graph import PreparedGraph
 
 
 class GATConv(AttentionConv):
@@ -119,6 +121,23 @@ class GATConv(AttentionConv):
     def edge_score(self, s_j: Tensor, s_i: OptTensor, edge_attr: OptTensor) -> Tensor:
         score = s_j if s_i is None else s_j + s_i
         if edge_attr is not None:
-            edge = self._project_edge_attr(self.lin_edge, edge_attr)
-            score = score + (edge * self.att_edge).sum(dim=-1)
+            score = score + self.edge_attr_score(edge_attr)
         return F.leaky_relu(score, self.negative_slope)
+
+    def edge_attr_score(self, edge_attr: Tensor) -> Tensor:
+        r"""The edge term :math:`\mathbf{a}_e^{\top}\mathbf{\Theta}_e\mathbf{e}_{j,i}`,
+        ``[E, D] -> [E, H]``.
+
+        PyG projects every edge to ``H x C`` features and then dots them with
+        :math:`\mathbf{a}_e`; folding :math:`\mathbf{a}_e` into :math:`\mathbf{\Theta}_e`
+        first (``[H, D]``) gives the same numbers without an E x H x C tensor.
+        """
+        weight = self.lin_edge.weight.view(self.heads, self.out_channels, -1)
+        folded = (weight * self.att_edge.view(self.heads, self.out_channels, 1)).sum(dim=1)
+        return edge_attr @ folded.t()
+
+    def native_attention(self, graph: PreparedGraph, h_src: Tensor, s_src: Tensor,
+                         s_dst: OptTensor, edge_attr: OptTensor) -> Tuple[Tensor, Tensor]:
+        s_edge = None if edge_attr is None else self.edge_attr_score(edge_attr)
+        return kernels.gat_attention(graph, s_src, s_dst, s_edge, h_src, self.negative_slope,
+                                     self.dropout, self.training)

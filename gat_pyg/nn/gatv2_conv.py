@@ -9,8 +9,10 @@ from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import glorot
 from torch_geometric.typing import OptTensor
 
+from gat_pyg import kernels
 from gat_pyg.nn.attention import AttentionConv
-from gat_pyg.nn.fused import CSRGraph, blocked_gatv2_score
+from gat_pyg.nn.fused import blocked_gatv2_score
+from gat_pyg.nn.graph import PreparedGraph
 
 
 class GATv2Conv(AttentionConv):
@@ -80,6 +82,10 @@ class GATv2Conv(AttentionConv):
         width = heads * out_channels
         src_channels, dst_channels = (self.in_channels, self.in_channels) \
             if isinstance(self.in_channels, int) else self.in_channels
+        if share_weights and -1 not in (src_channels, dst_channels) \
+                and src_channels != dst_channels:
+            raise ValueError(f"share_weights=True: one matrix projects sources and targets, so "
+                             f"in_channels needs equal widths, got {self.in_channels!r}")
         self.lin_l = Linear(src_channels, width, bias=bias, weight_initializer='glorot')
         if share_weights:
             self.lin_r = self.lin_l
@@ -114,6 +120,10 @@ class GATv2Conv(AttentionConv):
         if x_dst is None:
             raise ValueError("x: GATv2Conv scores every edge with its target's features, so "
                              "the pair (x_src, x_dst) needs x_dst (got None)")
+        if self.share_weights and x_dst.size(-1) != x_src.size(-1):
+            raise ValueError(f"x: share_weights=True projects sources and targets with one "
+                             f"matrix, so x_src and x_dst need the same width, got "
+                             f"{x_src.size(-1)} and {x_dst.size(-1)}")
         shape = (-1, self.heads, self.out_channels)
         h_src = self.linear(self.lin_l, x_src).view(shape)
         if x_dst is x_src and self.share_weights:
@@ -126,10 +136,16 @@ class GATv2Conv(AttentionConv):
     def edge_score(self, s_j: Tensor, s_i: OptTensor, edge_attr: OptTensor) -> Tensor:
         z = s_j + s_i
         if edge_attr is not None:
-            z = z + self._project_edge_attr(self.lin_edge, edge_attr)
+            z = z + self.lin_edge(edge_attr).view(-1, self.heads, self.out_channels)
         return (F.leaky_relu(z, self.negative_slope) * self.att).sum(dim=-1)
 
-    def sorted_edge_score(self, s_src: Tensor, s_dst: OptTensor, graph: CSRGraph,
+    def native_attention(self, graph: PreparedGraph, h_src: Tensor, s_src: Tensor,
+                         s_dst: OptTensor, edge_attr: OptTensor) -> Tuple[Tensor, Tensor]:
+        w_edge = None if edge_attr is None else self.lin_edge.weight
+        return kernels.gatv2_attention(graph, s_src, s_dst, self.att, edge_attr, w_edge, h_src,
+                                       self.negative_slope, self.dropout, self.training)
+
+    def sorted_edge_score(self, s_src: Tensor, s_dst: OptTensor, graph: PreparedGraph,
                           edge_attr: OptTensor) -> Tensor:
         w_edge = None if edge_attr is None else self.lin_edge.weight
         return blocked_gatv2_score(s_src, s_dst, self.att, edge_attr, w_edge, graph.src,

@@ -1,36 +1,46 @@
 r"""Masked graph attention: GAT or GATv2 scores restricted to the pairs an adjacency mask allows.
 
-Both layers here *hold* a :class:`~gat_pyg.GATConv` or :class:`~gat_pyg.GATv2Conv` (built with
-``add_self_loops=False``, because the mask alone decides which pairs exist, self-loops included)
-instead of subclassing the attention core, so the score formulas exist once, in the variant:
+Both layers here are attention layers of the package's core (:class:`~gat_pyg.AttentionConv`,
+a ``MessagePassing``), combined with the score of :class:`~gat_pyg.GATConv` or
+:class:`~gat_pyg.GATv2Conv` (``score='gat' | 'gatv2'``): ``MaskedGATConv(..., score='gatv2')``
+builds an instance of a class that derives from both :class:`MaskedGATConv` and
+:class:`~gat_pyg.GATv2Conv`, so the score formulas and their parameters (``lin``, ``att_src``,
+``att``, ...) exist once, in the variant, and the layer is whatever PyG's tools that walk
+``MessagePassing`` modules expect. Self-loops are never added: the mask alone decides which
+pairs exist.
 
-* :class:`MaskedGATConv` turns the mask into an ``edge_index`` and calls the variant: the sparse
-  path, with the fused CSR kernels, for one graph ``[N, F]``;
+* :class:`MaskedGATConv` prepares its graph straight from the mask (``mask.nonzero()`` is already
+  target-major, so nothing is sorted) and runs the core's forward: the sparse path, fused, for
+  one graph ``[N, F]``;
 * :class:`DenseMaskedGATConv` calls the variant's ``project`` / ``node_scores`` / ``edge_score``
   on broadcast ``[B, 1, N, ...]`` / ``[B, N, 1, ...]`` node scores, which yields every pair's
   score ``[B, N, N, H]`` at once, then normalises with :func:`masked_softmax`: the dense path
   for batches ``[B, N, F]`` of small graphs (label graphs: ``N`` is tens to hundreds).
 
-Both have the same parameters under the same names (``conv.*``, ``res.weight``, ``beta``), so a
-``state_dict`` moves between them, and give the same numbers graph by graph.
+Both have the same parameters under the same names (the variant's, ``res.weight``, ``beta``),
+apply the same dropouts in the same places (:func:`~gat_pyg.nn.functional.dropout_features`),
+and give the same numbers graph by graph. Checkpoints saved when these layers held their variant
+as ``conv`` (``conv.lin.weight``, ...) still load.
 """
 import math
 import numbers
 from typing import Callable, Optional, Union
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Parameter
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.resolver import activation_resolver
 from torch_geometric.utils import is_torch_sparse_tensor
+from torch_geometric.utils.sparse import index2ptr
 
 from gat_pyg.nn import checks
-from gat_pyg.nn.fused import PatternCache
+from gat_pyg.nn.attention import AttentionConv
+from gat_pyg.nn.functional import dropout_features
 from gat_pyg.nn.gat_conv import GATConv
 from gat_pyg.nn.gatv2_conv import GATv2Conv
-from gat_pyg.nn.mask import as_bool_mask, mask_to_edge_index
+from gat_pyg.nn.graph import GraphCache, PreparedGraph, prepare_graph
+from gat_pyg.nn.mask import as_bool_mask
 
 SCORES = {'gat': GATConv, 'gatv2': GATv2Conv}
 
@@ -76,8 +86,19 @@ def masked_softmax(scores: Tensor, mask: Tensor, dim: int) -> Tensor:
     return weights / total.masked_fill(total == 0, 1.0)
 
 
-class _MaskedAttention(torch.nn.Module):
-    """What both masked layers share: the held variant, the beta residual and the activation."""
+class _MaskedAttention(AttentionConv):
+    """What both masked layers share: the choice of score, the beta residual, the activation,
+    and the loading of checkpoints from the time the variant was held as ``conv``."""
+
+    def __new__(cls, *args, score: str = 'gat', **kwargs):
+        # The public classes stand for "this layer with some score": build the subclass that
+        # combines this layer with the chosen variant (pickle and copy re-enter here with that
+        # subclass itself, and no arguments).
+        if cls in _WITH_SCORE:
+            if score not in SCORES:
+                raise ValueError(f"score: expected one of {sorted(SCORES)}, got {score!r}")
+            cls = _WITH_SCORE[cls][score]
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -94,32 +115,17 @@ class _MaskedAttention(torch.nn.Module):
         act: Union[str, Callable, None] = None,
         **kwargs,
     ):
-        super().__init__()
-        if score not in SCORES:
-            raise ValueError(f"score: expected one of {sorted(SCORES)}, got {score!r}")
         for name, why in _FIXED_ARGUMENTS.items():
             if name in kwargs:
-                raise ValueError(f"{name}: not an argument of {type(self).__name__}: {why}")
+                raise ValueError(f"{name}: not an argument of {self._public_name()}: {why}")
         checks.check_in_channels(in_channels)
         if not isinstance(in_channels, int):
             raise ValueError(f"in_channels: a mask is square [N, N] (sources and targets are "
                              f"the same nodes), so expected one integer, got {in_channels!r}")
-        self.in_channels = in_channels
-        self.out_channels = out_channels
-        self.heads = heads
-        self.score = score
-        self.conv = SCORES[score](in_channels, out_channels, heads=heads, concat=concat,
-                                  negative_slope=negative_slope, dropout=dropout,
-                                  add_self_loops=False, bias=bias, **kwargs)
-
-        self.beta_init = None
-        self.res = None
-        if beta is None:
-            if learn_beta:
-                raise ValueError("learn_beta: a learnable residual weight needs a starting "
-                                 "value, pass beta=<float> as well")
-            self.register_parameter('beta', None)
-        else:
+        if beta is None and learn_beta:
+            raise ValueError("learn_beta: a learnable residual weight needs a starting "
+                             "value, pass beta=<float> as well")
+        if beta is not None:
             if isinstance(beta, bool) or not isinstance(beta, numbers.Real) \
                     or not math.isfinite(beta):
                 raise ValueError(f"beta: expected None or a finite real number, got {beta!r}")
@@ -127,26 +133,31 @@ class _MaskedAttention(torch.nn.Module):
                 raise ValueError("in_channels: the residual (beta) must know the input width "
                                  "to decide whether it needs a projection; pass it instead of "
                                  "-1")
-            self.beta_init = float(beta)
-            if learn_beta:
-                self.beta = Parameter(torch.empty(()))
-            else:
-                # A buffer, not a float: it follows .to(dtype / device) and the state_dict.
-                self.register_buffer('beta', torch.empty(()))
-            out_width = out_channels * (heads if concat else 1)
-            if in_channels != out_width:
-                self.res = Linear(in_channels, out_width, bias=False,
-                                  weight_initializer='glorot')
+        super().__init__(in_channels, out_channels, heads=heads, concat=concat,
+                         negative_slope=negative_slope, dropout=dropout, add_self_loops=False,
+                         bias=bias, **kwargs)
+        self.score = score
+        self.beta_init = None if beta is None else float(beta)
+        if beta is None:
+            self.register_parameter('beta', None)
+        elif learn_beta:
+            self.beta = Parameter(torch.empty(()))
+        else:
+            # A buffer, not a float: it follows .to(dtype / device) and the state_dict.
+            self.register_buffer('beta', torch.empty(()))
+        out_width = out_channels * (heads if concat else 1)
+        if beta is not None and in_channels != out_width:
+            del self.res   # the core registered it as an absent parameter (residual=False)
+            self.res = Linear(in_channels, out_width, bias=False, weight_initializer='glorot')
         self.act = activation_resolver(act) if isinstance(act, str) else act
-        # The sparse layer's mask -> edge_index conversion, done once per mask tensor.
-        self._mask_cache = PatternCache()
+        self._mask_graphs = GraphCache()
+        self._register_load_state_dict_pre_hook(_load_held_variant_keys)
         self.reset_parameters()
 
     def reset_parameters(self):
-        self.conv.reset_parameters()
-        if self.res is not None:
-            self.res.reset_parameters()
-        if self.beta is not None:
+        super().reset_parameters()
+        # Also called by the variant's __init__, before beta exists.
+        if getattr(self, 'beta', None) is not None:
             with torch.no_grad():
                 self.beta.fill_(self.beta_init)
 
@@ -158,9 +169,21 @@ class _MaskedAttention(torch.nn.Module):
             out = self.act(out)
         return out
 
+    @classmethod
+    def _public_name(cls) -> str:
+        return next(c.__name__ for c in cls.__mro__ if c in _WITH_SCORE)
+
     def __repr__(self) -> str:
-        return (f'{self.__class__.__name__}({self.in_channels}, {self.out_channels}, '
+        return (f'{self._public_name()}({self.in_channels}, {self.out_channels}, '
                 f'heads={self.heads}, score={self.score!r})')
+
+
+def _load_held_variant_keys(state_dict, prefix, *args) -> None:
+    """Renames ``conv.<name>`` keys (checkpoints from when the masked layers held their
+    variant as ``self.conv``) to ``<name>``."""
+    old = prefix + 'conv.'
+    for key in [k for k in state_dict if k.startswith(old)]:
+        state_dict[prefix + key[len(old):]] = state_dict.pop(key)
 
 
 _LAYER_MATH = r"""
@@ -236,10 +259,12 @@ class MaskedGATConv(_MaskedAttention):
             x (Tensor): Node features ``[N, F]``.
             mask (Tensor): ``[N, N]`` boolean / 0-1 mask (dense or torch.sparse), ``mask[i, j]``
                 = target ``i`` may attend to source ``j``; or a ``torch.long`` ``edge_index``
-                ``[2, E]``. An integer ``[2, 2]`` tensor with ``N = 2`` could be either and is
-                refused: pass a boolean mask.
+                ``[2, E]``; or a :class:`~gat_pyg.nn.graph.PreparedGraph` without self-loops.
+                An integer ``[2, 2]`` tensor with ``N = 2`` could be either and is refused:
+                pass a boolean mask.
             return_attention_weights (bool, optional): If ``True``, also return
-                ``(edge_index, alpha)`` as :class:`~gat_pyg.GATConv` does.
+                ``(edge_index, alpha)`` as :class:`~gat_pyg.GATConv` does (edges sorted by
+                target, then source).
         """
         if not isinstance(x, Tensor):
             raise TypeError(f"x: MaskedGATConv takes node features [N, F] as a torch.Tensor, "
@@ -249,42 +274,58 @@ class MaskedGATConv(_MaskedAttention):
                              f"got a batch of shape {list(x.shape)}; use DenseMaskedGATConv "
                              f"for batched [B, N, F] input")
         if x.dim() != 2:
-            # The variant's own check names the expected form.
+            # The core's own check names the expected form.
             checks.split_node_features(x, self.in_channels)
-        edge_index = self._edge_index(mask, x.size(0))
-        result = self.conv(x, edge_index, return_attention_weights=return_attention_weights)
+        graph = self.mask_graph(mask, x.size(0))
+        result = super().forward(x, graph, return_attention_weights=return_attention_weights)
         if return_attention_weights:
             out, attention = result
             return self._finish(out, x), attention
         return self._finish(result, x)
 
-    def _edge_index(self, mask, num_nodes: int) -> Tensor:
+    def mask_graph(self, mask, num_nodes: int) -> PreparedGraph:
+        """The prepared graph of the pairs ``mask`` allows (cached while the mask's contents
+        stay the same; see :class:`~gat_pyg.nn.graph.GraphCache`)."""
+        if isinstance(mask, PreparedGraph):
+            return mask
         if not isinstance(mask, Tensor):
             raise TypeError(f"mask: expected a [N, N] bool mask (dense or torch.sparse) or a "
                             f"[2, E] edge_index, got {type(mask).__name__}")
-        shape = list(mask.shape)
-        integer = not (mask.is_floating_point() or mask.is_complex()
-                       or mask.dtype == torch.bool)
-        if not is_torch_sparse_tensor(mask) and integer and mask.dim() == 2 \
-                and mask.size(0) == 2 and shape != [num_nodes, num_nodes]:
-            checks.check_graph(mask, num_nodes, num_nodes)
-            return mask if mask.dtype == torch.long else mask.long()
-        if mask.dim() == 3:
-            raise ValueError(f"mask: MaskedGATConv takes one graph's [N, N] mask, got shape "
-                             f"{shape}; use DenseMaskedGATConv for a batch of masks")
-        if shape != [num_nodes, num_nodes]:
-            raise ValueError(f"mask: expected a [N, N] = [{num_nodes}, {num_nodes}] mask for "
-                             f"x with {num_nodes} nodes, or a [2, E] torch.long edge_index, "
-                             f"got shape {shape}")
-        if integer and num_nodes == 2 and not is_torch_sparse_tensor(mask):
-            raise ValueError("mask: an integer [2, 2] tensor with 2 nodes could be an "
-                             "edge_index or a 0/1 mask; pass mask.bool() for a mask, or "
-                             "gat_pyg.edge_index_to_mask(edge_index, 2)")
-        edge_index = self._mask_cache.get(mask, (num_nodes, ))
-        if edge_index is None:
-            edge_index = mask_to_edge_index(mask)
-            self._mask_cache.put(mask, (num_nodes, ), edge_index)
-        return edge_index
+        graph = self._mask_graphs.get(mask, (num_nodes, ))
+        if graph is None:
+            graph = _mask_graph(mask, num_nodes)
+            self._mask_graphs.put(mask, (num_nodes, ), graph)
+        return graph
+
+
+def _mask_graph(mask: Tensor, num_nodes: int) -> PreparedGraph:
+    shape = list(mask.shape)
+    sparse = is_torch_sparse_tensor(mask)
+    integer = not (mask.is_floating_point() or mask.is_complex() or mask.dtype == torch.bool)
+    if not sparse and integer and mask.dim() == 2 and mask.size(0) == 2 \
+            and shape != [num_nodes, num_nodes]:
+        return prepare_graph(mask, num_nodes, add_self_loops=False)
+    if mask.dim() == 3:
+        raise ValueError(f"mask: MaskedGATConv takes one graph's [N, N] mask, got shape "
+                         f"{shape}; use DenseMaskedGATConv for a batch of masks")
+    if shape != [num_nodes, num_nodes]:
+        raise ValueError(f"mask: expected a [N, N] = [{num_nodes}, {num_nodes}] mask for "
+                         f"x with {num_nodes} nodes, or a [2, E] torch.long edge_index, "
+                         f"got shape {shape}")
+    if integer and num_nodes == 2 and not sparse:
+        raise ValueError("mask: an integer [2, 2] tensor with 2 nodes could be an "
+                         "edge_index or a 0/1 mask; pass mask.bool() for a mask, or "
+                         "gat_pyg.edge_index_to_mask(edge_index, 2)")
+    if sparse:
+        mask = mask.to_sparse_coo().coalesce()
+        keep = as_bool_mask(mask.values(), 'mask (stored values)')
+        target, source = mask.indices()[:, keep]
+    else:
+        # Row-major nonzero: targets ascending, sources ascending within a target, i.e.
+        # already the destination-sorted order of the prepared graph.
+        target, source = as_bool_mask(mask).nonzero(as_tuple=True)
+    return PreparedGraph(ptr=index2ptr(target, num_nodes), src=source, perm=None,
+                         num_src=num_nodes, num_dst=num_nodes, add_self_loops=False)
 
 
 class DenseMaskedGATConv(_MaskedAttention):
@@ -331,21 +372,23 @@ class DenseMaskedGATConv(_MaskedAttention):
             node_mask = self._check_node_mask(node_mask, num_graphs, num_nodes)
             allowed = allowed & node_mask.unsqueeze(2) & node_mask.unsqueeze(1)
 
-        conv = self.conv
         flat = x.reshape(num_graphs * num_nodes, -1)
-        h_src, h_dst = conv.project(flat, flat)
-        s_src, s_dst = conv.node_scores(h_src, h_dst)
-        h_src = h_src.view(num_graphs, num_nodes, conv.heads, conv.out_channels)
+        h_src, h_dst = self.project(flat, flat)
+        s_src, s_dst = self.node_scores(h_src, h_dst)
         s_src = s_src.view(num_graphs, num_nodes, *s_src.shape[1:])
         s_dst = s_dst.view(num_graphs, num_nodes, *s_dst.shape[1:])
+        # As on the sparse path: the scores see the whole projection, then the summed values
+        # and the normalised attention are dropped out by the same function.
+        h_src = dropout_features(h_src, self.message_dropout, self.training)
+        h_src = h_src.view(num_graphs, num_nodes, self.heads, self.out_channels)
         # Broadcasting sources along dim 2 and targets along dim 1 gives scores[b, i, j] =
         # e(j -> i), the same call that scores an [E] list of edges on the sparse path.
-        scores = conv.edge_score(s_src.unsqueeze(1), s_dst.unsqueeze(2), None)  # [B, N, N, H]
+        scores = self.edge_score(s_src.unsqueeze(1), s_dst.unsqueeze(2), None)  # [B, N, N, H]
         alpha = masked_softmax(scores, allowed.unsqueeze(-1), dim=2)
-        alpha = F.dropout(alpha, p=conv.dropout, training=self.training)
+        alpha = dropout_features(alpha, self.dropout, self.training)
         # [B, H, N, N] @ [B, H, N, C] -> [B, H, N, C]: one matrix product per graph and head.
         out = (alpha.movedim(3, 1) @ h_src.movedim(2, 1)).movedim(1, 2)
-        out = self._finish(conv.combine_heads(out), x)
+        out = self._finish(self.combine_heads(out), x)
         if node_mask is not None:
             # masked_fill, not a product: a zero row stays zero whatever act did to it.
             out = out.masked_fill(~node_mask.unsqueeze(-1), 0.0)
@@ -396,3 +439,17 @@ class DenseMaskedGATConv(_MaskedAttention):
                              f"flag per node of each graph), got shape "
                              f"{list(node_mask.shape)}")
         return node_mask
+
+
+def _with_score(layer: type, variant: type) -> type:
+    """The class of ``layer`` with ``variant``'s score, registered in this module under a
+    stable name so that pickle finds it."""
+    name = f'{layer.__name__}{variant.__name__[:-4]}'   # e.g. MaskedGATConvGATv2
+    cls = type(name, (layer, variant), {'__module__': __name__, '__qualname__': name,
+                                        '__doc__': layer.__doc__})
+    globals()[name] = cls
+    return cls
+
+
+_WITH_SCORE = {layer: {score: _with_score(layer, variant) for score, variant in SCORES.items()}
+               for layer in (MaskedGATConv, DenseMaskedGATConv)}

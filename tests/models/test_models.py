@@ -96,3 +96,57 @@ def test_bad_arguments_are_named():
         MLP(6, 4, 3, num_layers=0)
     with pytest.raises(NotImplementedError):
         BaseModel(6, 4, 3)
+
+
+@pytest.mark.parametrize('name', ['gat', 'gatv2'])
+def test_model_returns_every_layers_attention(name):
+    """PyG issue 6861: a model-level ``return_attention_weights``. Each layer's weights are
+    those of the layer called alone on that layer's input."""
+    model = _build(name, num_layers=3, heads=2).eval()
+    x = _x()
+    logits, attention = model(x, EDGE_INDEX, return_attention_weights=True)
+    torch.testing.assert_close(logits, model(x, EDGE_INDEX), atol=0, rtol=0)
+    assert len(attention) == 3
+    h = x
+    for i, (conv, (edge_index, alpha)) in enumerate(zip(model.convs, attention)):
+        out, (edges_alone, alpha_alone) = conv(h, EDGE_INDEX, return_attention_weights=True)
+        assert torch.equal(edge_index, edges_alone)
+        torch.testing.assert_close(alpha, alpha_alone, atol=0, rtol=0)
+        assert alpha.shape == (EDGE_INDEX.size(1) + 5, 1 if i == 2 else 2)
+        h = model.act(out) if i < 2 else out
+    torch.testing.assert_close(h, logits, atol=0, rtol=0)
+
+
+def test_model_attention_without_attention_layers_is_none_per_layer():
+    model = _build('gcn').eval()
+    logits, attention = model(_x(), EDGE_INDEX, return_attention_weights=True)
+    assert attention == [None, None]
+    torch.testing.assert_close(logits, model(_x(), EDGE_INDEX))
+
+
+@pytest.mark.parametrize('name', ['gat', 'gatv2'])
+def test_attention_explainer_on_a_model(name):
+    from torch_geometric.explain import Explainer
+    from torch_geometric.explain.algorithm import AttentionExplainer
+    model = _build(name, heads=2).eval()
+    explainer = Explainer(model=model, algorithm=AttentionExplainer(), explanation_type='model',
+                          edge_mask_type='object',
+                          model_config=dict(mode='multiclass_classification', task_level='node',
+                                            return_type='raw'))
+    explanation = explainer(_x(), EDGE_INDEX, index=0)
+    mask = explanation.edge_mask
+    assert mask.shape == (EDGE_INDEX.size(1), )
+    # Node 0 receives from 3 and 4 (hop 1) and, through 3, from 2 (hop 2); 0 -> 1 and
+    # 1 -> 2 do not reach node 0 within two layers.
+    assert (mask[[2, 3, 4]] > 0).all() and (mask[[0, 1]] == 0).all()
+
+
+def test_a_prepared_graph_is_refused_by_gcn():
+    from gat_pyg.nn.graph import prepare_graph
+    graph = prepare_graph(EDGE_INDEX, 5)
+    with pytest.raises(TypeError, match='^edge_index: a PreparedGraph .*GCN takes'):
+        _build('gcn')(_x(), graph)
+    # an attention model takes it, and gives what the edge_index gives
+    model = _build('gat').eval()
+    torch.testing.assert_close(model(_x(), model.prepare_graph(EDGE_INDEX, 5)),
+                               model(_x(), EDGE_INDEX), atol=0, rtol=0)

@@ -156,12 +156,13 @@ def test_gatv2_needs_target_features(fast_path):
 @pytest.mark.parametrize('kind', KINDS)
 def test_sparse_adjacency_edge_attr_with_self_loops(kind, form, fast_path):
     """Self-loops cannot carry edge features through a sparse adjacency (PyG's own layers
-    fail there with a bare AssertionError or NotImplementedError)."""
+    fail there with a bare AssertionError or NotImplementedError); ours say what to pass."""
     if form == 'sparse_tensor':
         require_torch_sparse()
     conv = layer(kind, 3, 2, edge_dim=2, fast_path=fast_path)
     adj = as_input_form(EDGE_INDEX, form, 4, 4)
-    with pytest.raises(NotImplementedError, match=r'^edge_attr .*add_self_loops'):
+    with pytest.raises(ValueError, match=r'^edge_attr: .*add_self_loops=True need a \[2, E\] '
+                       r'edge_index.*to_edge_index'):
         conv(features(4, 3, seed=0), adj, features(4, 2, seed=1))
 
 

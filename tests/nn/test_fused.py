@@ -1,6 +1,5 @@
-"""The fast path's building blocks: custom autograd Functions, caches, sparse features, memory."""
+"""The fast path's building blocks: custom autograd Functions, sparse features, memory."""
 import copy
-import pickle
 
 import pytest
 import torch
@@ -10,8 +9,12 @@ import gat_pyg.nn.fused as fused
 from gat_pyg import GATConv, GATv2Conv
 from gat_pyg.nn.functional import dropout_features as dropout
 from gat_pyg.nn.functional import keep_mask
-from gat_pyg.nn.fused import (PatternCache, blocked_gatv2_score, build_csr_graph, csr_aggregate,
-                              sparse_linear)
+from gat_pyg.nn.fused import blocked_gatv2_score, csr_aggregate, sparse_linear
+from gat_pyg.nn.graph import prepare_graph
+
+
+def build_csr_graph(edge_index, num_src, num_dst):
+    return prepare_graph(edge_index, (num_src, num_dst), add_self_loops=False)
 
 
 def random_graph(num_src, num_dst, num_edges, seed=0):
@@ -39,9 +42,10 @@ def test_csr_graph_orders_edges_by_destination_and_back():
     values = torch.arange(5.0)
     assert graph.to_input_order(values[graph.perm]).tolist() == values.tolist()
     # The transposed order lists the same edges sorted by source.
-    assert graph.t_ptr.tolist() == [0, 2, 3, 4, 5]
-    assert graph.src[graph.t_perm].tolist() == [0, 0, 1, 2, 3]
-    assert graph.t_col.tolist() == graph.dst[graph.t_perm].tolist()
+    t_ptr, t_col, t_perm = graph.transpose()
+    assert t_ptr.tolist() == [0, 2, 3, 4, 5]
+    assert graph.src[t_perm].tolist() == [0, 0, 1, 2, 3]
+    assert t_col.tolist() == graph.dst[t_perm].tolist()
 
 
 def test_csr_aggregate_matches_scatter_and_passes_gradcheck():
@@ -106,47 +110,6 @@ def test_sparse_linear_matches_dense_and_passes_gradcheck(layout):
     values = dense[indices[0], indices[1]].clone().requires_grad_()
     torch.testing.assert_close(product(values, weight, bias), dense @ weight.t() + bias)
     assert torch.autograd.gradcheck(product, (values, weight, bias))
-
-
-def test_pattern_cache_hits_same_indices_and_misses_after_changes():
-    cache = PatternCache()
-    edge_index = random_graph(5, 5, 8)
-    cache.put(edge_index, (5, ), 'sorted')
-    assert cache.get(edge_index, (5, )) == 'sorted'
-    assert cache.get(edge_index[:, :], (5, )) == 'sorted'      # an alias of the same memory
-    assert cache.get(edge_index, (6, )) is None                # other sizes
-    assert cache.get(edge_index.clone(), (5, )) is None        # other memory
-    edge_index[0, 0] = 4                                       # edited in place
-    assert cache.get(edge_index, (5, )) is None
-    assert cache.get([[0], [1]], (5, )) is None
-    # The cache neither pickles nor deep-copies its contents.
-    cache.put(edge_index, (5, ), 'sorted')
-    assert pickle.loads(pickle.dumps(cache)).get(edge_index, (5, )) is None
-    assert copy.deepcopy(cache).get(edge_index, (5, )) is None
-
-
-def test_layer_sorts_a_graph_once_and_notices_in_place_edits(monkeypatch):
-    calls = []
-    real_build = fused.build_csr_graph
-
-    def counting_build(*args):
-        calls.append(1)
-        return real_build(*args)
-
-    monkeypatch.setattr('gat_pyg.nn.attention.build_csr_graph', counting_build)
-    conv = GATConv(4, 3, heads=2, fast_path=True)
-    x = torch.randn(6, 4)
-    edge_index = random_graph(6, 6, 12)
-    first = conv(x, edge_index)
-    torch.testing.assert_close(conv(x, edge_index), first)
-    assert len(calls) == 1
-    edge_index[1, :6] = edge_index[1, :6].flip(0)
-    changed = conv(x, edge_index)
-    assert len(calls) == 2
-    plain = GATConv(4, 3, heads=2, fast_path=False)
-    plain.load_state_dict(conv.state_dict())
-    torch.testing.assert_close(changed, plain(x, edge_index))
-    assert not torch.allclose(changed, first)
 
 
 def test_keep_mask_rate_and_shape():

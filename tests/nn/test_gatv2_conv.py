@@ -48,3 +48,15 @@ def test_positional_arguments_follow_pyg_gatv2_signature():
     torch.testing.assert_close(out, ref_out, atol=1e-6, rtol=0)
     torch.testing.assert_close(alpha, ref_alpha, atol=1e-6, rtol=0)
     assert torch.equal(edges, ref_edges)
+
+
+def test_share_weights_needs_equal_widths():
+    """Issue: ``GATv2Conv((6, 3), 8, heads=2, share_weights=True)`` built without complaint and
+    failed in the matrix product (PyG's layer does the same)."""
+    with pytest.raises(ValueError, match=r'^share_weights=True: .*in_channels needs equal '
+                                         r'widths, got \(6, 3\)'):
+        gat_pyg.GATv2Conv((6, 3), 8, heads=2, share_weights=True, add_self_loops=False)
+    gat_pyg.GATv2Conv((6, 6), 8, heads=2, share_weights=True)
+    lazy = gat_pyg.GATv2Conv((-1, -1), 8, heads=2, share_weights=True, add_self_loops=False)
+    with pytest.raises(ValueError, match=r'^x: share_weights=True .*got 6 and 3'):
+        lazy((torch.randn(4, 6), torch.randn(2, 3)), torch.tensor([[0, 1], [0, 1]]))

@@ -1,5 +1,7 @@
 """MaskedGATConv (sparse) and DenseMaskedGATConv (batched): equal to GATConv / GATv2Conv on the
 adjacency, to each other graph by graph, to PyG's DenseGATConv, and finite on empty rows."""
+import copy
+import pickle
 import re
 from pathlib import Path
 
@@ -60,7 +62,7 @@ def test_sparse_equals_variant_when_mask_is_the_adjacency(score, concat, form):
     ref = VARIANT[score](5, 3, heads=2, concat=concat)   # adds the self-loops itself
     randomize_bias(ref)
     layer = MaskedGATConv(5, 3, heads=2, concat=concat, score=score)
-    layer.conv.load_state_dict(ref.state_dict())
+    layer.load_state_dict(ref.state_dict())      # the variant's parameter names, strictly
     looped = mask.nonzero().flip(1).t()                   # the mask's edges, loops included
     given = MASK_FORMS[form](mask, looped)
 
@@ -89,11 +91,19 @@ def test_sparse_mask_conversion_is_cached_and_follows_in_place_edits():
     _, mask = random_graph(6, 12, seed=3)
     layer = MaskedGATConv(4, 2)
     x = torch.randn(6, 4)
-    first = layer._edge_index(mask, 6)
-    assert layer._edge_index(mask, 6) is first             # same tensor: the conv's cache hits
-    mask[0] = ~mask[0]
-    torch.testing.assert_close(layer(x, mask), layer(x, mask.clone()), atol=0, rtol=0)
-    assert torch.equal(edge_index_to_mask(layer._edge_index(mask, 6), 6), mask)
+    first = layer.mask_graph(mask, 6)
+    assert layer.mask_graph(mask, 6) is first              # same contents: the cache hits
+    assert layer.mask_graph(mask.clone(), 6) is first
+    for edit in (lambda m: m.__setitem__(0, ~m[0]),        # in place
+                 lambda m: m.numpy().__setitem__((1, 2), ~m.numpy()[1, 2]),   # no version bump
+                 lambda m: m.data[3].fill_(True),
+                 lambda m: m[4:5].fill_(False)):           # through a view
+        edit(mask)
+        torch.testing.assert_close(layer(x, mask), layer(x, mask.clone()), atol=0, rtol=0)
+        assert torch.equal(edge_index_to_mask(layer.mask_graph(mask, 6).edge_index, 6), mask)
+        fresh = MaskedGATConv(4, 2)
+        fresh.load_state_dict(layer.state_dict())
+        torch.testing.assert_close(layer(x, mask), fresh(x, mask), atol=0, rtol=0)
 
 
 # --- dense path -------------------------------------------------------------------------------
@@ -158,10 +168,10 @@ def test_dense_equals_pyg_dense_gat_conv(concat, shared_adj):
     randomize_bias(ref)
     layer = DenseMaskedGATConv(5, 4, heads=3, concat=concat)
     with torch.no_grad():
-        layer.conv.lin.weight.copy_(ref.lin.weight)
-        layer.conv.att_src.copy_(ref.att_src.view(1, 3, 4))
-        layer.conv.att_dst.copy_(ref.att_dst.view(1, 3, 4))
-        layer.conv.bias.copy_(ref.bias)
+        layer.lin.weight.copy_(ref.lin.weight)
+        layer.att_src.copy_(ref.att_src.view(1, 3, 4))
+        layer.att_dst.copy_(ref.att_dst.view(1, 3, 4))
+        layer.bias.copy_(ref.bias)
     if shared_adj:
         x = torch.randn(2, 8, 5)
         _, adj = random_graph(8, 20, seed=6)
@@ -193,11 +203,11 @@ def test_dense_matches_a_numpy_implementation_of_the_formula():
     out = layer(x, mask)[0].detach().numpy()
 
     X = x[0].numpy()
-    W = layer.conv.lin.weight.detach().numpy()
-    a_s = layer.conv.att_src.detach().numpy()[0]   # [H, C]
-    a_t = layer.conv.att_dst.detach().numpy()[0]
+    W = layer.lin.weight.detach().numpy()
+    a_s = layer.att_src.detach().numpy()[0]   # [H, C]
+    a_t = layer.att_dst.detach().numpy()[0]
     R = layer.res.weight.detach().numpy()
-    b = layer.conv.bias.detach().numpy()
+    b = layer.bias.detach().numpy()
     M = mask.numpy()
     h = (X @ W.T).reshape(4, 2, 2)                  # [N, H, C]
     expected = np.zeros((4, 4))
@@ -238,7 +248,7 @@ def test_sparse_node_without_incoming_edge_gets_bias_plus_residual(fast_path):
     edge_index = torch.tensor([[0, 1, 2, 3, 4, 0], [0, 1, 2, 3, 4, 1]])
     edge_index = edge_index[:, edge_index[1] != 3]          # node 3: no incoming edge at all
     out = layer(x, edge_index)
-    torch.testing.assert_close(out[3], layer.conv.bias + 0.25 * x[3], atol=1e-7, rtol=0)
+    torch.testing.assert_close(out[3], layer.bias + 0.25 * x[3], atol=1e-7, rtol=0)
     assert torch.isfinite(out).all()
 
 
@@ -260,13 +270,13 @@ def test_empty_rows_give_finite_values_and_gradients(layer_cls, score):
         def run(x_):
             return layer(x_.unsqueeze(0), mask)[0]
     out = run(x)
-    empty_row = layer.conv.bias + 0.5 * layer.res(x[1])
+    empty_row = layer.bias + 0.5 * layer.res(x[1])
     torch.testing.assert_close(out[1], empty_row, atol=1e-12, rtol=0)
     assert torch.autograd.gradcheck(run, (x, ))
     out.pow(2).sum().backward()
     for name, p in layer.named_parameters():
         assert p.grad is not None and torch.isfinite(p.grad).all(), name
-    attention = layer.conv.att_src if score == 'gat' else layer.conv.att
+    attention = layer.att_src if score == 'gat' else layer.att
     assert attention.grad.abs().sum() > 0
 
 
@@ -284,7 +294,7 @@ def test_residual_and_activation(layer_cls):
     plain = layer_cls(8, 4, heads=2)
     # equal widths (2 heads x 4 = 8): the skip is the identity, scaled by a fixed beta
     fixed = layer_cls(8, 4, heads=2, beta=0.7, act='relu')
-    fixed.conv.load_state_dict(plain.conv.state_dict())
+    fixed.load_state_dict(plain.state_dict(), strict=False)   # all but beta
     assert fixed.res is None and 'beta' not in dict(fixed.named_parameters())
     assert fixed.state_dict()['beta'] == pytest.approx(0.7)
     torch.testing.assert_close(run(fixed, x), torch.relu(run(plain, x) + 0.7 * x),
@@ -292,7 +302,7 @@ def test_residual_and_activation(layer_cls):
     # different widths: a learnt projection; a learnable beta gets a gradient
     learnt = layer_cls(8, 3, heads=2, beta=0.2, learn_beta=True)
     plain3 = layer_cls(8, 3, heads=2)
-    learnt.conv.load_state_dict(plain3.conv.state_dict())
+    learnt.load_state_dict(plain3.state_dict(), strict=False)   # all but beta and res
     assert learnt.res.weight.shape == (6, 8)
     torch.testing.assert_close(run(learnt, x) - run(plain3, x),
                                0.2 * x @ learnt.res.weight.t(), atol=1e-6, rtol=0)
@@ -323,6 +333,67 @@ def test_attention_dropout_in_both_paths():
     assert (train_weights[mask] == 0).any()
 
 
+@pytest.mark.parametrize('score', ['gat', 'gatv2'])
+def test_message_dropout_means_the_same_in_both_paths(score):
+    """Issue: DenseMaskedGATConv ignored message_dropout. Both paths drop the projected values
+    with the same function after the scores are taken, so one seed gives one output."""
+    _, mask = random_graph(7, 20, seed=11)
+    x = torch.randn(7, 4)
+    dense = DenseMaskedGATConv(4, 3, heads=2, score=score, message_dropout=0.9)
+    sparse = MaskedGATConv(4, 3, heads=2, score=score, message_dropout=0.9)
+    sparse.load_state_dict(dense.state_dict())
+    torch.manual_seed(12)
+    first = dense(x[None], mask)[0]
+    second = dense(x[None], mask)[0]
+    assert not torch.allclose(first, second)                # dropped values differ per call
+    torch.manual_seed(12)
+    torch.testing.assert_close(sparse(x, mask), first, atol=1e-6, rtol=0)
+    dense.eval()
+    sparse.eval()
+    torch.testing.assert_close(dense(x[None], mask)[0], sparse(x, mask), atol=1e-6, rtol=0)
+    assert not torch.allclose(dense(x[None], mask)[0], first)
+
+
+@pytest.mark.parametrize('layer_cls', [MaskedGATConv, DenseMaskedGATConv])
+@pytest.mark.parametrize('score', ['gat', 'gatv2'])
+def test_masked_layers_are_attention_message_passing_layers(layer_cls, score):
+    from torch_geometric.nn.conv import MessagePassing
+    from gat_pyg import AttentionConv
+    layer = layer_cls(4, 2, heads=2, score=score, beta=0.5)
+    assert isinstance(layer, (MessagePassing, AttentionConv, layer_cls, VARIANT[score]))
+    assert isinstance(layer, MessagePassing) and isinstance(layer, VARIANT[score])
+    assert [m for m in layer.modules() if isinstance(m, MessagePassing)] == [layer]
+    # Copies and pickles rebuild the same class.
+    for clone in (copy.deepcopy(layer), pickle.loads(pickle.dumps(layer))):
+        assert type(clone) is type(layer)
+        assert repr(clone) == repr(layer)
+        for (name, a), b in zip(layer.state_dict().items(), clone.state_dict().values()):
+            assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize('score', ['gat', 'gatv2'])
+def test_checkpoints_with_the_held_conv_names_still_load(score):
+    """Before the masked layers were MessagePassing subclasses they held their variant as
+    ``conv``: a state_dict of that time has ``conv.lin.weight`` etc."""
+    torch.manual_seed(13)
+    layer = MaskedGATConv(4, 3, heads=2, score=score, beta=0.5, learn_beta=True)
+    randomize_bias(layer)
+    old = {(k if k in ('res.weight', 'beta') else f'conv.{k}'): v.clone()
+           for k, v in layer.state_dict().items()}
+    assert 'conv.bias' in old and 'res.weight' in old
+    for cls in (MaskedGATConv, DenseMaskedGATConv):
+        other = cls(4, 3, heads=2, score=score, beta=0.1, learn_beta=True)
+        other.load_state_dict(old, strict=True)
+        for key, value in layer.state_dict().items():
+            assert torch.equal(other.state_dict()[key], value), key
+    # Inside a bigger model, under a prefix, too.
+    wrapper = torch.nn.Sequential(MaskedGATConv(4, 3, heads=2, score=score, beta=0.1,
+                                                learn_beta=True))
+    wrapper.load_state_dict({f'0.{k}': v for k, v in old.items()}, strict=True)
+    x, mask = torch.randn(5, 4), torch.rand(5, 5) > 0.4
+    torch.testing.assert_close(wrapper[0](x, mask), layer(x, mask), atol=0, rtol=0)
+
+
 # --- errors -----------------------------------------------------------------------------------
 
 def test_constructor_errors():
@@ -341,7 +412,7 @@ def test_constructor_errors():
     assert repr(DenseMaskedGATConv(4, 2, heads=3, score='gatv2')) == \
         "DenseMaskedGATConv(4, 2, heads=3, score='gatv2')"
     # the variant's own arguments pass through
-    assert MaskedGATConv(4, 2, score='gatv2', share_weights=True).conv.lin_r is not None
+    assert MaskedGATConv(4, 2, score='gatv2', share_weights=True).lin_r is not None
 
 
 def test_sparse_forward_errors():

@@ -1,0 +1,9 @@
+"""Native kernels: placeholder until the extension lands."""
+
+
+def available() -> bool:
+    return False
+
+
+def supports(tensor) -> bool:
+    return False
