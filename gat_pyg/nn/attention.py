@@ -18,6 +18,7 @@ from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
+from torch.fx.experimental.symbolic_shapes import guard_or_false
 from torch.nn import Parameter
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
@@ -235,10 +236,17 @@ class AttentionConv(MessagePassing):
             if path == NATIVE:
                 out, alpha = self.native_attention(graph, h_src, s_src, s_dst, edge_attr)
             else:
-                scores = self.sorted_edge_score(s_src, s_dst, graph, edge_attr)
-                alpha = dropout_features(segment_softmax(scores, graph), self.dropout,
-                                         self.training)
-                out = csr_aggregate(alpha, h_src, graph)
+                # torch's sparse CSR kernels have no half-precision versions, and autocast
+                # would cast their operands to one: this path runs in h_src's dtype (float32 or
+                # float64), as autocast runs the ops it does not list.
+                with torch.autocast(h_src.device.type, enabled=False):
+                    scores = self.sorted_edge_score(s_src.to(h_src.dtype), None if s_dst is None
+                                                    else s_dst.to(h_src.dtype), graph,
+                                                    None if edge_attr is None
+                                                    else edge_attr.to(h_src.dtype))
+                    alpha = dropout_features(segment_softmax(scores, graph), self.dropout,
+                                             self.training)
+                    out = csr_aggregate(alpha, h_src, graph)
             if return_attention_weights:
                 alpha = graph.to_input_order(alpha)
 
@@ -278,7 +286,9 @@ class AttentionConv(MessagePassing):
 
     def edge_update(self, s_j: Tensor, s_i: OptTensor, edge_attr: OptTensor, index: Tensor,
                     ptr: OptTensor, dim_size: Optional[int]) -> Tensor:
-        if index.numel() == 0:
+        # guard_or_false: while torch.compile traces, the edge count of a mask's graph is
+        # data-dependent, and the empty case then takes the general route (same result).
+        if guard_or_false(index.numel() == 0):
             return s_j.new_empty(0, self.heads)
         alpha = softmax(self.edge_score(s_j, s_i, edge_attr), index, ptr, dim_size)
         return dropout_features(alpha, self.dropout, self.training)

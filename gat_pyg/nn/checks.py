@@ -150,15 +150,15 @@ def check_graph(edge_index, num_src: int, num_dst: Optional[int]) -> None:
                          f"{_shape(edge_index)}")
     if edge_index.numel() == 0:
         return
-    low = int(edge_index.min())
+    # One host synchronisation for the three numbers, not three.
+    low, src_max, dst_max = torch.stack([edge_index.min(), edge_index[0].max(),
+                                         edge_index[1].max()]).tolist()
     if low < 0:
         raise ValueError(f"edge_index: node indices must be non-negative, found {low}")
-    src_max = int(edge_index[0].max())
     if src_max >= num_src:
         raise ValueError(f"edge_index: source index {src_max} is out of range for "
                          f"{num_src} source nodes (x has {num_src} rows)")
     if num_dst is not None:
-        dst_max = int(edge_index[1].max())
         if dst_max >= num_dst:
             raise ValueError(f"edge_index: target index {dst_max} is out of range for "
                              f"{num_dst} target nodes")

@@ -18,6 +18,7 @@ from typing import Optional, Tuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.fx.experimental.symbolic_shapes import guard_or_false
 from torch_geometric.utils._segment import segment
 from torch_geometric.utils.sparse import index2ptr
 
@@ -142,7 +143,7 @@ class CSRAggregate(torch.autograd.Function):
 
 def csr_aggregate(alpha: Tensor, x: Tensor, graph: PreparedGraph) -> Tensor:
     """Attention-weighted sum of source features per destination: [E, H] x [N_src, H, C]."""
-    if graph.num_edges == 0:
+    if guard_or_false(graph.num_edges == 0):
         return x.new_zeros(graph.num_dst, x.size(1), x.size(2)) + 0 * x.sum()
     return CSRAggregate.apply(alpha, x, graph)
 
@@ -206,7 +207,7 @@ class SegmentSoftmax(torch.autograd.Function):
 
 
 def segment_softmax(scores: Tensor, graph: PreparedGraph) -> Tensor:
-    if graph.num_edges == 0:
+    if guard_or_false(graph.num_edges == 0):
         return scores
     return SegmentSoftmax.apply(scores, graph.ptr, graph.dst)
 
@@ -327,7 +328,15 @@ class SparseLinear(torch.autograd.Function):
 
 
 def sparse_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
-    """``x @ weight^T + bias`` for a torch.sparse COO/CSR ``x``."""
+    """``x @ weight^T + bias`` for a torch.sparse COO/CSR ``x`` (float32 or float64).
+
+    Under autocast the product stays in ``x``'s dtype: torch's sparse CSR kernels have no
+    half-precision version, and autocast would cast the sparse operand to one.
+    """
+    if torch.is_autocast_enabled(x.device.type):
+        with torch.autocast(x.device.type, enabled=False):
+            return sparse_linear(x, weight.to(x.dtype),
+                                 None if bias is None else bias.to(x.dtype))
     x = to_csr(x)
     crow, col = x.crow_indices(), x.col_indices()
     row = torch.repeat_interleave(torch.arange(x.size(0), device=crow.device),
