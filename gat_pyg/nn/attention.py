@@ -18,7 +18,6 @@ from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
-from torch.fx.experimental.symbolic_shapes import guard_or_false
 from torch.nn import Parameter
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
@@ -29,8 +28,8 @@ from torch_geometric.utils import is_sparse, softmax
 from gat_pyg import kernels
 from gat_pyg.nn import checks
 from gat_pyg.nn.functional import dropout_features
-from gat_pyg.nn.fused import (csr_aggregate, gather_sources, gather_targets, segment_softmax,
-                              sparse_linear)
+from gat_pyg.nn.fused import (csr_aggregate, gather_sources, gather_targets, known_empty,
+                              segment_softmax, sparse_linear)
 from gat_pyg.nn.graph import (EDGE_INDEX, EDGE_INDEX_CLASS, SPARSE_TENSOR, GraphCache,
                               PreparedGraph, prepare_graph)
 
@@ -40,6 +39,9 @@ NATIVE, FUSED, PLAIN = 'native', 'fused', 'plain'
 
 def _transforming() -> bool:
     """A function transform (vmap, grad, jacrev) or torch.jit.trace is active."""
+    # Private API (torch._C._functorch.peek_interpreter_stack): the interpreter stack is what
+    # torch.func pushes a level onto; on upgrades check that it still returns None outside
+    # any transform (a test runs vmap and grad over the layers).
     return torch._C._functorch.peek_interpreter_stack() is not None or \
         torch.jit.is_tracing()
 
@@ -286,9 +288,7 @@ class AttentionConv(MessagePassing):
 
     def edge_update(self, s_j: Tensor, s_i: OptTensor, edge_attr: OptTensor, index: Tensor,
                     ptr: OptTensor, dim_size: Optional[int]) -> Tensor:
-        # guard_or_false: while torch.compile traces, the edge count of a mask's graph is
-        # data-dependent, and the empty case then takes the general route (same result).
-        if guard_or_false(index.numel() == 0):
+        if known_empty(index.numel()):
             return s_j.new_empty(0, self.heads)
         alpha = softmax(self.edge_score(s_j, s_i, edge_attr), index, ptr, dim_size)
         return dropout_features(alpha, self.dropout, self.training)

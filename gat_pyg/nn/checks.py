@@ -196,5 +196,5 @@ def num_edges_of(edge_index) -> int:
     if isinstance(edge_index, SparseTensor) and not isinstance(edge_index, Tensor):
         return edge_index.nnz()
     if is_torch_sparse_tensor(edge_index):
-        return edge_index._nnz()
+        return edge_index._nnz()   # private but long-standing: stored entries of any layout
     return edge_index.size(1)

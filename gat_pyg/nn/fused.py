@@ -33,6 +33,15 @@ warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta 
 SCORE_BLOCK_ELEMENTS = 1 << 22
 
 
+def known_empty(count) -> bool:
+    """``count == 0`` where that is known; ``False`` where it is data-dependent (under
+    torch.compile, or a tensor under torch.jit.trace), so the general route runs and gives the
+    same result."""
+    if torch.jit.is_tracing():
+        return False
+    return guard_or_false(count == 0)
+
+
 def _csr(ptr: Tensor, col: Tensor, values: Tensor, shape) -> Tensor:
     return torch.sparse_csr_tensor(ptr, col, values, shape, check_invariants=False)
 
@@ -143,7 +152,7 @@ class CSRAggregate(torch.autograd.Function):
 
 def csr_aggregate(alpha: Tensor, x: Tensor, graph: PreparedGraph) -> Tensor:
     """Attention-weighted sum of source features per destination: [E, H] x [N_src, H, C]."""
-    if guard_or_false(graph.num_edges == 0):
+    if known_empty(graph.num_edges):
         return x.new_zeros(graph.num_dst, x.size(1), x.size(2)) + 0 * x.sum()
     return CSRAggregate.apply(alpha, x, graph)
 
@@ -192,6 +201,8 @@ class SegmentSoftmax(torch.autograd.Function):
         # torch's own segment max is 3x faster than torch_scatter's, which also tracks argmax
         # (Cora, [13264, 8]: 0.11 ms against 0.36 ms). The max of an empty segment (a target
         # without edges) is never gathered back.
+        # Private API (torch._segment_reduce, stable since torch 1.12): on upgrades check that
+        # it still takes offsets= and unsafe=; the fallback is PyG's segment(reduce='max').
         peak = torch._segment_reduce(scores, 'max', offsets=ptr, axis=0, unsafe=True)
         alpha = (scores - peak.index_select(0, dst)).exp_()
         alpha.div_(segment(alpha, ptr, reduce='sum').index_select(0, dst))
@@ -207,7 +218,7 @@ class SegmentSoftmax(torch.autograd.Function):
 
 
 def segment_softmax(scores: Tensor, graph: PreparedGraph) -> Tensor:
-    if guard_or_false(graph.num_edges == 0):
+    if known_empty(graph.num_edges):
         return scores
     return SegmentSoftmax.apply(scores, graph.ptr, graph.dst)
 
@@ -261,6 +272,8 @@ class BlockedGATv2Score(torch.autograd.Function):
                 act = F.leaky_relu(z, slope)
             g = grad_logits[block].unsqueeze(-1)                      # [b, H, 1]
             grad_att += (g * act).sum(0, keepdim=True)
+            # aten's own LeakyReLU derivative (an ATen op, not public Python API: on upgrades
+            # check its schema, (grad, self, negative_slope, self_is_result)).
             grad_z = torch.ops.aten.leaky_relu_backward(g * att, z, slope, False)
             grad_x_l.index_add_(0, src[block], grad_z)
             grad_x_r.index_add_(0, dst[block], grad_z)

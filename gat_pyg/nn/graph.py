@@ -46,7 +46,9 @@ TORCH_SPARSE = {torch.sparse_csr: 'csr', torch.sparse_coo: 'coo', torch.sparse_c
 
 
 def _compiling() -> bool:
-    return torch.compiler.is_compiling()
+    """torch.compile or torch.jit.trace records the operations: no data-dependent branches
+    (caches, sortedness checks, validation) then, only operations that work for any input."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing()
 
 
 class PreparedGraph:
@@ -369,13 +371,19 @@ def _sizes(edge_index, size) -> Tuple[int, Optional[int]]:
         else:
             return _sizes(edge_index, (given_src, given_src))
         return (cols if given_src is None else given_src), rows
-    if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
-        return size, size
-    if isinstance(size, (tuple, list)) and len(size) == 2 and \
-            all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in size):
+    if _is_count(size):
+        return int(size), int(size)
+    if isinstance(size, (tuple, list)) and len(size) == 2 and all(_is_count(s) for s in size):
         return int(size[0]), int(size[1])
     raise ValueError(f"size: expected a number of nodes or a pair (num_src, num_dst) of "
                      f"non-negative integers, got {size!r}")
+
+
+def _is_count(value) -> bool:
+    # torch.jit.trace hands sizes over as 0-d integer tensors.
+    if isinstance(value, Tensor) and value.dim() == 0 and not value.is_floating_point():
+        value = int(value)
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def _build(src: Tensor, dst: Optional[Tensor], ptr: Optional[Tensor], num_src: int,
@@ -450,7 +458,9 @@ def _index_tensors(obj) -> Tuple[Tensor, ...]:
         return tuple(t for t in (obj.storage.rowptr(), obj.storage.col(),
                                  obj.storage.value()) if t is not None)
     if obj.layout == torch.sparse_coo:
-        return (obj._indices(), obj._values())   # as stored: coalesced or not
+        # Private API: _indices()/_values() read the storage as is (indices() would refuse an
+        # uncoalesced tensor); on upgrades check they still exist for COO tensors.
+        return (obj._indices(), obj._values())
     if obj.layout == torch.sparse_csr:
         return (obj.crow_indices(), obj.col_indices(), obj.values())
     if obj.layout == torch.sparse_csc:
