@@ -60,8 +60,15 @@ class HeadBlocks:
     group: int
     crow: Tensor
     col: Tensor
-    t_crow: Tensor
-    t_col: Tensor
+    graph: PreparedGraph
+    _transposed: Optional[Tuple[Tensor, Tensor]] = None
+
+    def transposed(self) -> Tuple[Tensor, Tensor]:
+        """``(t_crow, t_col)`` of the transposed blocks, built on first use (backward)."""
+        if self._transposed is None:
+            t_ptr, t_col, _ = self.graph.transpose()
+            self._transposed = _stack_blocks(t_ptr, t_col, self.group, self.graph.num_dst)
+        return self._transposed
 
 
 # Most index entries (edges x heads) in one block-diagonal product: 32 MB of int64 indices.
@@ -84,10 +91,8 @@ def head_blocks(graph: PreparedGraph, heads: int) -> HeadBlocks:
         group = max(1, min(heads, HEAD_BLOCK_ENTRIES // max(1, graph.num_edges)))
         while heads % group:
             group -= 1
-        t_ptr, t_col, _ = graph.transpose()
         crow, col = _stack_blocks(graph.ptr, graph.src, group, graph.num_src)
-        t_crow, t_col = _stack_blocks(t_ptr, t_col, group, graph.num_dst)
-        blocks = graph._blocks[heads] = HeadBlocks(group, crow, col, t_crow, t_col)
+        blocks = graph._blocks[heads] = HeadBlocks(group, crow, col, graph)
     return blocks
 
 
@@ -143,7 +148,8 @@ class CSRAggregate(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             shape = (g * graph.num_src, g * graph.num_dst)
             t_perm = graph.transpose()[2]
-            parts = [_csr(blocks.t_crow, blocks.t_col, a, shape) @ d
+            t_crow, t_col = blocks.transposed()
+            parts = [_csr(t_crow, t_col, a, shape) @ d
                      for a, d in zip(_grouped(alpha_t[:, t_perm], g),
                                      _grouped(grad_t, g))]
             grad_x = torch.cat(parts).view(x_t.shape).transpose(0, 1)
@@ -179,6 +185,9 @@ class SortedGather(torch.autograd.Function):
 
 def gather_sources(values: Tensor, graph: PreparedGraph) -> Tensor:
     """Per-edge copies ``values[src]`` of per-source-node values, in destination order."""
+    if not (values.requires_grad and torch.is_grad_enabled()):
+        # No backward: the transposed order (a sort) is not needed.
+        return values.index_select(0, graph.src)
     t_ptr, _, t_perm = graph.transpose()
     return SortedGather.apply(values, graph.src, t_ptr, t_perm)
 
