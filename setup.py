@@ -57,11 +57,14 @@ def _extension_args() -> dict:
     class OptionalBuildExtension(BuildExtension):
         """A failed compilation skips the extension instead of failing the installation."""
 
-        def build_extension(self, ext):
+        def build_extensions(self):
             try:
-                super().build_extension(ext)
+                super().build_extensions()
             except Exception as error:   # noqa: BLE001 - any failure means "no extension"
-                _skip(f'building {ext.name} failed: {str(error).splitlines()[0][:200]}')
+                _skip(f'building gat_pyg.kernels._C failed: '
+                      f'{str(error).splitlines()[0][:200]}')
+                # Nothing left to copy in place or to put in the wheel.
+                self.extensions = []
 
     # at::parallel_for is an inline OpenMP loop, so it needs -fopenmp here; the OpenMP runtime
     # is the one torch already loaded (not linked again, as torch_scatter does).

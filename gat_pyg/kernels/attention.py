@@ -144,12 +144,12 @@ def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Tensor, t_col: Tensor, t_pe
     x_r = _check_features('x_r', x_r, 3, dtype, (num_dst, heads, channels), 'N_dst, H, C')
     att = _check_features('att', att, 2, dtype, (heads, channels), 'H, C')
     h_src = _check_features('h_src', h_src, 3, dtype, (num_src, heads, channels), 'N_src, H, C')
-    if (edge_attr is None) != (w_edge is None):
+    if _validating() and (edge_attr is None) != (w_edge is None):
         raise ValueError('gatv2_attention: edge_attr and w_edge must be given together, got '
                          f'edge_attr={_describe(edge_attr)} and w_edge={_describe(w_edge)}')
     if edge_attr is not None:
         edge_attr = _check_features('edge_attr', edge_attr, 2, dtype)
-        if edge_attr.shape[0] != num_edges:
+        if _validating() and edge_attr.shape[0] != num_edges:
             raise ValueError(f'edge_attr: expected one row per edge ([E={num_edges}, D]), got '
                              f'shape {list(edge_attr.shape)}')
         w_edge = _check_features('w_edge', w_edge, 2, dtype,
@@ -195,7 +195,15 @@ def _describe(t) -> str:
     return 'None' if t is None else type(t).__name__
 
 
+def _validating() -> bool:
+    """False while torch.jit.trace records: its sizes are tensors there, and comparing them
+    would only bake constants into the trace (with a warning each); the native checks remain."""
+    return not torch.jit.is_tracing()
+
+
 def _check_graph(*tensors: Tensor) -> Tuple[Tensor, ...]:
+    if not _validating():
+        return tuple(t.contiguous() for t in tensors)
     names = ('ptr', 'src', 't_ptr', 't_col', 't_perm')
     out = []
     for name, t in zip(names, tensors):
@@ -221,7 +229,7 @@ def _check_graph(*tensors: Tensor) -> Tuple[Tensor, ...]:
 
 
 def _check_transpose(t_ptr: Tensor, num_src: int) -> None:
-    if t_ptr.shape[0] != num_src + 1:
+    if _validating() and t_ptr.shape[0] != num_src + 1:
         raise ValueError(f't_ptr: expected N_src + 1 = {num_src + 1} entries (N_src from the '
                          f'source features), got {t_ptr.shape[0]}')
 
@@ -232,6 +240,8 @@ def _check_features(name: str, t: Optional[Tensor], dim: int,
     """Checks a feature tensor's type, dtype, device and shape; returns it contiguous."""
     if t is None and optional:
         return None
+    if not _validating():
+        return t.contiguous()
     if not isinstance(t, Tensor):
         raise TypeError(f'{name}: expected a tensor, got {_describe(t)}')
     if t.layout != torch.strided:

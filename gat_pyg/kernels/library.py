@@ -159,12 +159,14 @@ def _vmap_by_loop(op):
 
     Simple and exact for every argument that may be batched (features, graph, seed); a batch
     of B costs B kernel calls. Batched slices are made contiguous, as the kernels require.
+    (``in_dims`` mirrors the arguments: a list argument such as ``output_mask`` gets a list.)
     """
     def rule(info, in_dims, *args):
-        results = []
-        for b in range(info.batch_size):
-            results.append(op(*(a if d is None else a.select(d, b).contiguous()
-                                for a, d in zip(args, in_dims))))
+        def sample(b):
+            return (a.select(d, b).contiguous() if isinstance(a, torch.Tensor) and d is not None
+                    else a for a, d in zip(args, in_dims))
+
+        results = [op(*sample(b)) for b in range(info.batch_size)]
         if isinstance(results[0], torch.Tensor):
             return torch.stack(results), 0
         outputs = tuple(torch.stack(parts) for parts in zip(*results))
