@@ -82,6 +82,18 @@ class AttentionDropout {
   double scale_;
 };
 
+// LeakyReLU and its derivative (aten's leaky_relu_backward: the slope where z <= 0), without
+// branches: the sign of z is random, so a branch would be mispredicted half the time.
+template <typename T>
+inline T leaky_relu(T z, T slope) {
+  return std::max(z, T(0)) + slope * std::min(z, T(0));
+}
+
+template <typename T>
+inline T leaky_relu_grad(T z, T slope) {
+  return z > T(0) ? T(1) : slope;   // a select once vectorised (see -fno-trapping-math)
+}
+
 // Cost units (edges + rows) per block of rows, and the most blocks a pass is split into.
 constexpr int64_t kBlockCost = 4096;
 constexpr int64_t kMaxBlocks = 1024;
@@ -113,15 +125,28 @@ std::unique_ptr<T[]> uninitialised(int64_t n) {
   return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
 }
 
-// Forward: one pass over each destination row with an online softmax (Milakov & Gimelshein
-// 2018, "Online normalizer calculation for softmax"): a running max and sum per head, the
-// weighted feature sum rescaled whenever the max grows, so h_src[j] is read once per edge and
-// no per-edge feature vector is stored. The row's scores are kept (O(degree * H)) to write
-// alpha at the end.
+// How many edges ahead the passes prefetch the rows they will read at random (h_src[j],
+// grad_out[i]): once the features outgrow the cache, each edge's read is a memory-latency
+// miss, and the index arrays say which rows come next. The look-ahead runs across rows (most
+// rows of a sparse graph have one or two edges), up to the end of the edge arrays.
+constexpr int64_t kPrefetchDistance = 8;
+
+inline void prefetch_row(const void* row, int64_t bytes) {
+  const char* p = static_cast<const char*>(row);
+  for (int64_t offset = 0; offset < bytes; offset += 64) __builtin_prefetch(p + offset);
+}
+
+// Forward, per destination row: the row's scores first (kept, O(degree * H), to write alpha),
+// with their running max per head; then one sweep that exponentiates each score once and
+// accumulates exp(score - max) * keep * h_src[j] into the output row. h_src[j] is read once
+// per edge and no per-edge feature vector is stored. (An online softmax that rescales the
+// running sum whenever the max grows would read the same memory, since the scores are stored
+// anyway, but exponentiate twice per edge and head: exp is most of the arithmetic here.)
 //
 // Score is the variant (GATScore / GATv2Score) with:
 //   Scratch(const Score&)                          per-thread buffers
 //   begin_row(Scratch&, i)                         loads the row's own terms
+//   prefetch(j, e)                                 hints the memory forward(.., j, e, ..) reads
 //   forward(Scratch&, i, j, e, acc_t* scores)      scores[h] of edge e = (j -> i), all heads
 template <typename scalar_t, typename index_t, typename Score>
 void attention_forward(const Graph<index_t>& graph, Score& score, const scalar_t* h_src,
@@ -136,35 +161,39 @@ void attention_forward(const Graph<index_t>& graph, Score& score, const scalar_t
 
   at::parallel_for(0, num_blocks, 1, [&](int64_t first, int64_t last) {
     typename Score::Scratch scratch(score);
-    std::vector<acc_t> peak(heads), total(heads), weighted(hc), scores;
+    std::vector<acc_t> peak(heads), total(heads), weighted(hc), weights;
     for (int64_t b = first; b < last; ++b) {
       for (int64_t i = blocks[b]; i < blocks[b + 1]; ++i) {
         const int64_t begin = graph.ptr[i], end = graph.ptr[i + 1];
         std::fill(peak.begin(), peak.end(), neg_inf);
         std::fill(total.begin(), total.end(), acc_t(0));
         std::fill(weighted.begin(), weighted.end(), acc_t(0));
-        scores.resize(static_cast<size_t>((end - begin) * heads));
+        weights.resize(static_cast<size_t>((end - begin) * heads));
         if (end > begin) score.begin_row(scratch, i);
         for (int64_t e = begin; e < end; ++e) {
-          const int64_t j = graph.src[e];
-          acc_t* s = scores.data() + (e - begin) * heads;
-          score.forward(scratch, i, j, e, s);
-          const scalar_t* x = h_src + j * hc;
+          if (e + kPrefetchDistance < graph.num_edges) {
+            const int64_t ahead = e + kPrefetchDistance;
+            score.prefetch(graph.src[ahead], ahead);
+          }
+          acc_t* s = weights.data() + (e - begin) * heads;
+          score.forward(scratch, i, graph.src[e], e, s);
+          for (int64_t h = 0; h < heads; ++h) peak[h] = std::max(peak[h], s[h]);
+        }
+        for (int64_t e = begin; e < end; ++e) {
+          if (e + kPrefetchDistance < graph.num_edges)
+            prefetch_row(h_src + graph.src[e + kPrefetchDistance] * hc, hc * sizeof(scalar_t));
+          const scalar_t* x = h_src + static_cast<int64_t>(graph.src[e]) * hc;
+          acc_t* w = weights.data() + (e - begin) * heads;
           for (int64_t h = 0; h < heads; ++h) {
-            const acc_t v = s[h];
+            // A score of -inf weighs 0 (and a row of only -inf gives 0, not NaN).
+            w[h] = w[h] == neg_inf ? acc_t(0) : std::exp(w[h] - peak[h]);
+            total[h] += w[h];
+            // A dropped edge adds 0 x h_src: cheaper than a mispredicted branch.
+            const acc_t kept = w[h] * static_cast<acc_t>(dropout.keep(e, h));
             acc_t* acc = weighted.data() + h * channels;
-            if (v > peak[h]) {
-              const acc_t r = std::exp(peak[h] - v);
-              total[h] *= r;
-              for (int64_t c = 0; c < channels; ++c) acc[c] *= r;
-              peak[h] = v;
-            }
-            if (v == neg_inf) continue;   // weight 0 (also keeps -inf - -inf from being NaN)
-            const acc_t w = std::exp(v - peak[h]);
-            total[h] += w;
-            if (!dropout.keep(e, h)) continue;
             const scalar_t* xh = x + h * channels;
-            for (int64_t c = 0; c < channels; ++c) acc[c] += w * static_cast<acc_t>(xh[c]);
+#pragma omp simd
+            for (int64_t c = 0; c < channels; ++c) acc[c] += kept * static_cast<acc_t>(xh[c]);
           }
         }
         scalar_t* o = out + i * hc;
@@ -173,11 +202,8 @@ void attention_forward(const Graph<index_t>& graph, Score& score, const scalar_t
           const acc_t f = inv * drop_scale;
           for (int64_t c = 0; c < channels; ++c)
             o[h * channels + c] = static_cast<scalar_t>(weighted[h * channels + c] * f);
-          for (int64_t e = begin; e < end; ++e) {
-            const acc_t v = scores[(e - begin) * heads + h];
-            alpha[e * heads + h] =
-                static_cast<scalar_t>(total[h] > 0 ? std::exp(v - peak[h]) * inv : acc_t(0));
-          }
+          for (int64_t e = begin; e < end; ++e)
+            alpha[e * heads + h] = static_cast<scalar_t>(weights[(e - begin) * heads + h] * inv);
         }
       }
     }
@@ -193,6 +219,7 @@ void attention_forward(const Graph<index_t>& graph, Score& score, const scalar_t
 //    gradients (s_src, x_l).
 //
 // Score additionally provides:
+//   prefetch_target(i, e)                      hints what source_backward(.., i, e, ..) reads
 //   bool wants_row_pass() / wants_source_pass()
 //   prepare(num_row_blocks)                                allocate per-block partials
 //   begin_row_backward(Scratch&, i) / end_row_backward(Scratch&, i)
@@ -230,16 +257,19 @@ void attention_backward(const Graph<index_t>& graph, Score& score, const scalar_
           std::fill(row_dot.begin(), row_dot.end(), acc_t(0));
           g.resize(static_cast<size_t>((end - begin) * heads));
           for (int64_t e = begin; e < end; ++e) {
+            if (e + kPrefetchDistance < graph.num_edges) {
+              const int64_t ahead = e + kPrefetchDistance, j = graph.src[ahead];
+              prefetch_row(h_src + j * hc, hc * sizeof(scalar_t));
+              score.prefetch(j, ahead);
+            }
             const scalar_t* x = h_src + static_cast<int64_t>(graph.src[e]) * hc;
             for (int64_t h = 0; h < heads; ++h) {
-              acc_t gv = 0;
-              if (dropout.keep(e, h)) {
-                const scalar_t* xh = x + h * channels;
-                const acc_t* uh = upstream.data() + h * channels;
-                acc_t dot = 0;
-                for (int64_t c = 0; c < channels; ++c) dot += uh[c] * static_cast<acc_t>(xh[c]);
-                gv = dot * drop_scale;
-              }
+              const scalar_t* xh = x + h * channels;
+              const acc_t* uh = upstream.data() + h * channels;
+              acc_t dot = 0;
+#pragma omp simd reduction(+ : dot)
+              for (int64_t c = 0; c < channels; ++c) dot += uh[c] * static_cast<acc_t>(xh[c]);
+              acc_t gv = dot * drop_scale * static_cast<acc_t>(dropout.keep(e, h));
               if (grad_alpha) gv += static_cast<acc_t>(grad_alpha[e * heads + h]);
               g[(e - begin) * heads + h] = gv;
               row_dot[h] += static_cast<acc_t>(alpha[e * heads + h]) * gv;
@@ -269,15 +299,26 @@ void attention_backward(const Graph<index_t>& graph, Score& score, const scalar_
         for (int64_t j = blocks[b]; j < blocks[b + 1]; ++j) {
           std::fill(acc.begin(), acc.end(), acc_t(0));
           score.begin_source(scratch, j);
-          for (int64_t k = graph.t_ptr[j]; k < graph.t_ptr[j + 1]; ++k) {
+          const int64_t t_end = graph.t_ptr[j + 1];
+          for (int64_t k = graph.t_ptr[j]; k < t_end; ++k) {
+            if (k + kPrefetchDistance < graph.num_edges) {
+              const int64_t e = graph.t_perm[k + kPrefetchDistance];
+              const int64_t i = graph.t_col[k + kPrefetchDistance];
+              if (grad_h_src) prefetch_row(grad_out + i * hc, hc * sizeof(scalar_t));
+              __builtin_prefetch(alpha + e * heads);
+              if (grad_score) __builtin_prefetch(grad_score.get() + e * heads);
+              score.prefetch_target(i, e);
+            }
             const int64_t e = graph.t_perm[k], i = graph.t_col[k];
             if (grad_h_src) {
               const scalar_t* up = grad_out + i * hc;
               for (int64_t h = 0; h < heads; ++h) {
-                if (!dropout.keep(e, h)) continue;
-                const acc_t w = static_cast<acc_t>(alpha[e * heads + h]) * drop_scale;
-                for (int64_t c = 0; c < channels; ++c)
-                  acc[h * channels + c] += w * static_cast<acc_t>(up[h * channels + c]);
+                const acc_t w = static_cast<acc_t>(alpha[e * heads + h]) * drop_scale *
+                                static_cast<acc_t>(dropout.keep(e, h));
+                acc_t* ah = acc.data() + h * channels;
+                const scalar_t* uh = up + h * channels;
+#pragma omp simd
+                for (int64_t c = 0; c < channels; ++c) ah[c] += w * static_cast<acc_t>(uh[c]);
               }
             }
             if (grad_score) score.source_backward(scratch, j, i, e, grad_score.get() + e * heads);

@@ -41,6 +41,9 @@ class GATScore {
       st.target[h] = s_dst_ ? static_cast<acc_t>(s_dst_[i * heads_ + h]) : acc_t(0);
   }
 
+  void prefetch(int64_t j, int64_t /*e*/) const { __builtin_prefetch(s_src_ + j * heads_); }
+  void prefetch_target(int64_t /*i*/, int64_t /*e*/) const {}
+
   // (s_src + s_dst) + s_edge, PyG's order of additions.
   acc_t raw(const Scratch& st, int64_t j, int64_t e, int64_t h) const {
     acc_t v = static_cast<acc_t>(s_src_[j * heads_ + h]);
@@ -51,8 +54,7 @@ class GATScore {
 
   void forward(Scratch& st, int64_t /*i*/, int64_t j, int64_t e, acc_t* scores) const {
     for (int64_t h = 0; h < heads_; ++h) {
-      const acc_t v = raw(st, j, e, h);
-      scores[h] = v > 0 ? v : v * slope_;
+      scores[h] = leaky_relu(raw(st, j, e, h), slope_);
     }
   }
 
@@ -69,7 +71,7 @@ class GATScore {
   void row_backward(Scratch& st, int64_t /*block*/, int64_t /*i*/, int64_t j, int64_t e,
                     acc_t* grad) const {
     for (int64_t h = 0; h < heads_; ++h) {
-      grad[h] *= raw(st, j, e, h) > 0 ? acc_t(1) : slope_;   // as aten's leaky_relu_backward
+      grad[h] *= leaky_relu_grad(raw(st, j, e, h), slope_);
       st.acc[h] += grad[h];
       if (grad_s_edge) grad_s_edge[e * heads_ + h] = static_cast<scalar_t>(grad[h]);
     }

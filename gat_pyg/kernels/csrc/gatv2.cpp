@@ -15,6 +15,8 @@
 //
 // grad_att and grad_W_e sum over all edges: each block of rows (fixed by the graph, see
 // balanced_blocks) keeps its partial sum, and the partials are added in block order.
+// The edge term is added to z one feature d at a time, ((x_r + x_l) + w_0 a_0) + w_1 a_1 ...,
+// where PyG adds the finished product: the same sum, rounded in another order.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 
@@ -34,7 +36,12 @@ class GATv2Score {
       : x_l_(x_l), x_r_(x_r), edge_attr_(edge_attr), heads_(heads), channels_(channels),
         hc_(heads * channels), edge_dim_(edge_attr ? edge_dim : 0),
         slope_(static_cast<acc_t>(negative_slope)), att_(att, att + hc_),
-        w_edge_(edge_attr ? w_edge : nullptr, edge_attr ? w_edge + hc_ * edge_dim_ : nullptr) {}
+        w_edge_t_(static_cast<size_t>(hc_ * edge_dim_)) {
+    // W_e [H*C, D] is kept transposed, [D, H*C], so that the per-edge loops run along H*C.
+    for (int64_t k = 0; k < hc_; ++k)
+      for (int64_t d = 0; d < edge_dim_; ++d)
+        w_edge_t_[d * hc_ + k] = static_cast<acc_t>(w_edge[k * edge_dim_ + d]);
+  }
 
   // Backward outputs; null when not wanted.
   scalar_t* grad_x_l = nullptr;
@@ -44,21 +51,32 @@ class GATv2Score {
   scalar_t* grad_w_edge = nullptr;
 
   struct Scratch {
-    explicit Scratch(const GATv2Score& s) : target(s.hc_), z(s.hc_), acc(s.hc_) {}
-    std::vector<acc_t> target;   // x_r[i]
-    std::vector<acc_t> z;        // the current edge's z
+    explicit Scratch(const GATv2Score& s) : z(s.hc_), acc(s.hc_) {}
+    std::vector<acc_t> z;        // the current edge's z (then, in backward, its grad_z)
     std::vector<acc_t> acc;      // a row's grad_x_r, or a source's grad_x_l
   };
 
-  void begin_row(Scratch& st, int64_t i) const { load_target(st, i); }
+  void begin_row(Scratch& /*st*/, int64_t /*i*/) const {}
 
-  void forward(Scratch& st, int64_t /*i*/, int64_t j, int64_t e, acc_t* scores) const {
-    edge_vector(st, j, e);
+  void prefetch(int64_t j, int64_t e) const {
+    prefetch_row(x_l_ + j * hc_, hc_ * sizeof(scalar_t));
+    if (edge_dim_) __builtin_prefetch(edge_attr_ + e * edge_dim_);
+  }
+
+  void prefetch_target(int64_t i, int64_t e) const {
+    prefetch_row(x_r_ + i * hc_, hc_ * sizeof(scalar_t));
+    if (edge_dim_) __builtin_prefetch(edge_attr_ + e * edge_dim_);
+  }
+
+  void forward(Scratch& st, int64_t i, int64_t j, int64_t e, acc_t* scores) const {
+    edge_vector(st, i, j, e);
+    const acc_t* z = st.z.data();
+    const acc_t* a = att_.data();
     for (int64_t h = 0; h < heads_; ++h) {
-      const acc_t* z = st.z.data() + h * channels_;
-      const acc_t* a = att_.data() + h * channels_;
       acc_t s = 0;
-      for (int64_t c = 0; c < channels_; ++c) s += a[c] * (z[c] > 0 ? z[c] : z[c] * slope_);
+#pragma omp simd reduction(+ : s)
+      for (int64_t k = h * channels_; k < (h + 1) * channels_; ++k)
+        s += a[k] * leaky_relu(z[k], slope_);
       scores[h] = s;
     }
   }
@@ -71,42 +89,52 @@ class GATv2Score {
   void prepare(int64_t num_blocks) {
     if (grad_att) partial_att_.assign(static_cast<size_t>(num_blocks * hc_), acc_t(0));
     if (grad_w_edge && edge_dim_)
-      partial_w_.assign(static_cast<size_t>(num_blocks * hc_ * edge_dim_), acc_t(0));
+      partial_w_t_.assign(static_cast<size_t>(num_blocks * edge_dim_ * hc_), acc_t(0));
   }
 
-  void begin_row_backward(Scratch& st, int64_t i) {
-    load_target(st, i);
+  void begin_row_backward(Scratch& st, int64_t /*i*/) const {
     std::fill(st.acc.begin(), st.acc.end(), acc_t(0));
   }
 
-  void row_backward(Scratch& st, int64_t block, int64_t /*i*/, int64_t j, int64_t e,
+  void row_backward(Scratch& st, int64_t block, int64_t i, int64_t j, int64_t e,
                     acc_t* grad) {
-    edge_vector(st, j, e);
-    acc_t* pa = grad_att ? partial_att_.data() + block * hc_ : nullptr;
+    edge_vector(st, i, j, e);
+    acc_t* z = st.z.data();
+    acc_t* acc = st.acc.data();
+    const acc_t* a = att_.data();
     for (int64_t h = 0; h < heads_; ++h) {
-      for (int64_t c = 0; c < channels_; ++c) {
-        const int64_t k = h * channels_ + c;
-        const acc_t z = st.z[k];
-        if (pa) pa[k] += grad[h] * (z > 0 ? z : z * slope_);
-        // st.z now holds grad_z: the edge's own gradients below read it.
-        st.z[k] = grad[h] * att_[k] * (z > 0 ? acc_t(1) : slope_);
-        st.acc[k] += st.z[k];
+      const acc_t g = grad[h];
+      const int64_t k0 = h * channels_, k1 = k0 + channels_;
+      if (grad_att) {
+        acc_t* pa = partial_att_.data() + block * hc_;
+#pragma omp simd
+        for (int64_t k = k0; k < k1; ++k) pa[k] += g * leaky_relu(z[k], slope_);
+      }
+      // z becomes grad_z: the edge's own gradients below read it.
+#pragma omp simd
+      for (int64_t k = k0; k < k1; ++k) {
+        z[k] = g * a[k] * leaky_relu_grad(z[k], slope_);
+        acc[k] += z[k];
       }
     }
     if (!edge_dim_) return;
     const scalar_t* attr = edge_attr_ + e * edge_dim_;
     if (grad_edge_attr) {
       for (int64_t d = 0; d < edge_dim_; ++d) {
+        const acc_t* w = w_edge_t_.data() + d * hc_;
         acc_t v = 0;
-        for (int64_t k = 0; k < hc_; ++k) v += st.z[k] * w_edge_[k * edge_dim_ + d];
+#pragma omp simd reduction(+ : v)
+        for (int64_t k = 0; k < hc_; ++k) v += z[k] * w[k];
         grad_edge_attr[e * edge_dim_ + d] = static_cast<scalar_t>(v);
       }
     }
     if (grad_w_edge) {
-      acc_t* pw = partial_w_.data() + block * hc_ * edge_dim_;
-      for (int64_t k = 0; k < hc_; ++k)
-        for (int64_t d = 0; d < edge_dim_; ++d)
-          pw[k * edge_dim_ + d] += st.z[k] * static_cast<acc_t>(attr[d]);
+      acc_t* pw = partial_w_t_.data() + block * edge_dim_ * hc_;
+      for (int64_t d = 0; d < edge_dim_; ++d) {
+        const acc_t ad = static_cast<acc_t>(attr[d]);
+#pragma omp simd
+        for (int64_t k = 0; k < hc_; ++k) pw[d * hc_ + k] += z[k] * ad;
+      }
     }
   }
 
@@ -121,13 +149,16 @@ class GATv2Score {
 
   void source_backward(Scratch& st, int64_t j, int64_t i, int64_t e, const acc_t* grad) const {
     if (!grad_x_l) return;
-    load_target(st, i);
-    edge_vector(st, j, e);
-    for (int64_t h = 0; h < heads_; ++h)
-      for (int64_t c = 0; c < channels_; ++c) {
-        const int64_t k = h * channels_ + c;
-        st.acc[k] += grad[h] * att_[k] * (st.z[k] > 0 ? acc_t(1) : slope_);
-      }
+    edge_vector(st, i, j, e);
+    const acc_t* z = st.z.data();
+    const acc_t* a = att_.data();
+    acc_t* acc = st.acc.data();
+    for (int64_t h = 0; h < heads_; ++h) {
+      const acc_t g = grad[h];
+#pragma omp simd
+      for (int64_t k = h * channels_; k < (h + 1) * channels_; ++k)
+        acc[k] += g * a[k] * leaky_relu_grad(z[k], slope_);
+    }
   }
 
   void end_source(Scratch& st, int64_t j) const {
@@ -136,38 +167,42 @@ class GATv2Score {
   }
 
   void finish() {
-    sum_blocks(partial_att_, hc_, grad_att);
-    sum_blocks(partial_w_, hc_ * edge_dim_, grad_w_edge);
+    if (grad_att) {
+      const auto total = sum_blocks(partial_att_, hc_);
+      for (int64_t k = 0; k < hc_; ++k) grad_att[k] = static_cast<scalar_t>(total[k]);
+    }
+    if (grad_w_edge && edge_dim_) {
+      const auto total = sum_blocks(partial_w_t_, edge_dim_ * hc_);   // [D, H*C]
+      for (int64_t k = 0; k < hc_; ++k)
+        for (int64_t d = 0; d < edge_dim_; ++d)
+          grad_w_edge[k * edge_dim_ + d] = static_cast<scalar_t>(total[d * hc_ + k]);
+    }
   }
 
  private:
-  void load_target(Scratch& st, int64_t i) const {
-    for (int64_t k = 0; k < hc_; ++k) st.target[k] = static_cast<acc_t>(x_r_[i * hc_ + k]);
-  }
-
-  // st.z = x_l[j] + x_r[i] (+ W_e edge_attr[e]); PyG adds x_i + x_j, then the edge term.
-  void edge_vector(Scratch& st, int64_t j, int64_t e) const {
+  // st.z = x_r[i] + x_l[j] (+ W_e edge_attr[e]); PyG adds x_i + x_j, then the edge term.
+  void edge_vector(Scratch& st, int64_t i, int64_t j, int64_t e) const {
     const scalar_t* xl = x_l_ + j * hc_;
-    for (int64_t k = 0; k < hc_; ++k) st.z[k] = st.target[k] + static_cast<acc_t>(xl[k]);
-    if (!edge_dim_) return;
+    const scalar_t* xr = x_r_ + i * hc_;
+    acc_t* z = st.z.data();
+#pragma omp simd
+    for (int64_t k = 0; k < hc_; ++k) z[k] = static_cast<acc_t>(xr[k]) + static_cast<acc_t>(xl[k]);
     const scalar_t* attr = edge_attr_ + e * edge_dim_;
-    for (int64_t k = 0; k < hc_; ++k) {
-      const acc_t* w = w_edge_.data() + k * edge_dim_;
-      acc_t v = 0;
-      for (int64_t d = 0; d < edge_dim_; ++d) v += w[d] * static_cast<acc_t>(attr[d]);
-      st.z[k] += v;
+    for (int64_t d = 0; d < edge_dim_; ++d) {
+      const acc_t ad = static_cast<acc_t>(attr[d]);
+      const acc_t* w = w_edge_t_.data() + d * hc_;
+#pragma omp simd
+      for (int64_t k = 0; k < hc_; ++k) z[k] += w[k] * ad;
     }
   }
 
-  // out[k] = sum over blocks b (in order) of partial[b * width + k].
-  static void sum_blocks(const std::vector<acc_t>& partial, int64_t width, scalar_t* out) {
-    if (!out || width == 0) return;
+  // The sum over blocks b (in block order) of partial[b * width : (b + 1) * width].
+  static std::vector<acc_t> sum_blocks(const std::vector<acc_t>& partial, int64_t width) {
+    std::vector<acc_t> total(static_cast<size_t>(width), acc_t(0));
     const int64_t blocks = static_cast<int64_t>(partial.size()) / width;
-    for (int64_t k = 0; k < width; ++k) {
-      acc_t v = 0;
-      for (int64_t b = 0; b < blocks; ++b) v += partial[b * width + k];
-      out[k] = static_cast<scalar_t>(v);
-    }
+    for (int64_t b = 0; b < blocks; ++b)
+      for (int64_t k = 0; k < width; ++k) total[k] += partial[b * width + k];
+    return total;
   }
 
   const scalar_t* x_l_;
@@ -175,9 +210,9 @@ class GATv2Score {
   const scalar_t* edge_attr_;
   int64_t heads_, channels_, hc_, edge_dim_;
   acc_t slope_;
-  std::vector<acc_t> att_;      // att and W_e converted to acc_t once
-  std::vector<acc_t> w_edge_;
-  std::vector<acc_t> partial_att_, partial_w_;
+  std::vector<acc_t> att_;        // att, and W_e transposed, converted to acc_t once
+  std::vector<acc_t> w_edge_t_;
+  std::vector<acc_t> partial_att_, partial_w_t_;   // per row block: [H*C], [D, H*C]
 };
 
 struct Shapes {
