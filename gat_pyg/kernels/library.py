@@ -114,11 +114,21 @@ _GRAPH = 5
 def _setup_context(ctx, inputs, output):
     ctx.save_for_backward(*inputs[:-3], output[1], inputs[-1])
     ctx.negative_slope, ctx.dropout = inputs[-3], inputs[-2]
+    # An unused alpha would otherwise get an [E, H] tensor of zeros as its gradient.
+    ctx.set_materialize_grads(False)
 
 
 def _saved(ctx):
     *tensors, alpha, seed = ctx.saved_tensors
     return tensors, alpha, seed
+
+
+def _upstream(grad_out, tensors):
+    """grad_out, contiguous; zeros if only alpha was used (h_src is the last feature saved)."""
+    if grad_out is None:
+        ptr, h_src = tensors[0], tensors[-1]
+        return h_src.new_zeros(ptr.shape[0] - 1, *h_src.shape[1:])
+    return grad_out.contiguous()
 
 
 def _gat_backward(ctx, grad_out, grad_alpha):
@@ -127,8 +137,8 @@ def _gat_backward(ctx, grad_out, grad_alpha):
     needs = ctx.needs_input_grad
     mask = [needs[5], needs[6] and s_dst is not None, needs[7] and s_edge is not None, needs[8]]
     grads = torch.ops.gat_pyg.gat_backward(
-        grad_out.contiguous(), _contiguous(grad_alpha), *tensors, alpha, ctx.negative_slope,
-        ctx.dropout, seed, mask)
+        _upstream(grad_out, tensors), _contiguous(grad_alpha), *tensors, alpha,
+        ctx.negative_slope, ctx.dropout, seed, mask)
     return (None, ) * _GRAPH + _grads(grads, mask) + (None, None, None)
 
 
@@ -139,8 +149,8 @@ def _gatv2_backward(ctx, grad_out, grad_alpha):
     mask = [needs[5], needs[6], needs[7], needs[8] and edge_attr is not None,
             needs[9] and edge_attr is not None, needs[10]]
     grads = torch.ops.gat_pyg.gatv2_backward(
-        grad_out.contiguous(), _contiguous(grad_alpha), *tensors, alpha, ctx.negative_slope,
-        ctx.dropout, seed, mask)
+        _upstream(grad_out, tensors), _contiguous(grad_alpha), *tensors, alpha,
+        ctx.negative_slope, ctx.dropout, seed, mask)
     return (None, ) * _GRAPH + _grads(grads, mask) + (None, None, None)
 
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from gat_pyg.kernels import gat_attention, gatv2_attention
-from kernel_reference import GRAPHS, random_edges, sorted_graph
+from kernel_reference import (GRAPHS, gat_reference, gatv2_reference, random_edges,
+                              sorted_graph)
 
 ops = torch.ops.gat_pyg
 
@@ -69,6 +70,25 @@ def test_gradcheck_public_functions_with_seeded_dropout(graph, kind):
         return gatv2_attention(*graph.args(), *args, 0.2, 0.5, True)
 
     assert torch.autograd.gradcheck(fn, gat_args(graph) if kind == 'gat' else gatv2_args(graph))
+
+
+@pytest.mark.parametrize('used', ['out', 'alpha'])
+@pytest.mark.parametrize('kind', ['gat', 'gatv2'])
+def test_gradients_when_only_one_output_is_used(graph, kind, used):
+    """The unused output's gradient is never materialised; the other one still flows."""
+    if kind == 'gat':
+        args = gat_args(graph)
+        native = gat_attention(*graph.args(), *args, 0.2)
+        reference = gat_reference(graph, *args, 0.2)
+    else:
+        args = gatv2_args(graph)
+        native = gatv2_attention(*graph.args(), *args, 0.2)
+        reference = gatv2_reference(graph, *args, 0.2)
+    pick = 0 if used == 'out' else 1
+    got = torch.autograd.grad(native[pick].square().sum(), args, allow_unused=True)
+    expected = torch.autograd.grad(reference[pick].square().sum(), args, allow_unused=True)
+    for a, b, leaf in zip(got, expected, args):
+        torch.testing.assert_close(a, torch.zeros_like(leaf) if b is None else b)
 
 
 def big_graph():
