@@ -23,6 +23,7 @@
 #include <c10/util/Exception.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -120,6 +121,19 @@ std::vector<int64_t> balanced_blocks(const index_t* ptr, int64_t rows) {
   return bounds;
 }
 
+// Runs per_thread(claim) on each of torch's threads; claim() returns the next unprocessed
+// block (a value >= num_blocks means none is left). Blocks are claimed one at a time rather
+// than split evenly in advance, so a thread that the OS deschedules (a busy or shared
+// machine) delays only the block it holds. Which thread takes a block never changes what is
+// computed for it.
+template <typename F>
+void parallel_blocks(int64_t num_blocks, const F& per_thread) {
+  std::atomic<int64_t> next{0};
+  const auto claim = [&next]() { return next.fetch_add(1, std::memory_order_relaxed); };
+  const int64_t workers = std::clamp<int64_t>(at::get_num_threads(), 1, num_blocks);
+  at::parallel_for(0, workers, 1, [&](int64_t, int64_t) { per_thread(claim); });
+}
+
 template <typename T>
 std::unique_ptr<T[]> uninitialised(int64_t n) {
   return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
@@ -159,10 +173,10 @@ void attention_forward(const Graph<index_t>& graph, Score& score, const scalar_t
   const auto blocks = balanced_blocks(graph.ptr, graph.num_dst);
   const int64_t num_blocks = static_cast<int64_t>(blocks.size()) - 1;
 
-  at::parallel_for(0, num_blocks, 1, [&](int64_t first, int64_t last) {
+  parallel_blocks(num_blocks, [&](const auto& claim) {
     typename Score::Scratch scratch(score);
     std::vector<acc_t> peak(heads), total(heads), weighted(hc), weights;
-    for (int64_t b = first; b < last; ++b) {
+    for (int64_t b = claim(); b < num_blocks; b = claim()) {
       for (int64_t i = blocks[b]; i < blocks[b + 1]; ++i) {
         const int64_t begin = graph.ptr[i], end = graph.ptr[i + 1];
         std::fill(peak.begin(), peak.end(), neg_inf);
@@ -242,10 +256,10 @@ void attention_backward(const Graph<index_t>& graph, Score& score, const scalar_
     const auto blocks = balanced_blocks(graph.ptr, graph.num_dst);
     const int64_t num_blocks = static_cast<int64_t>(blocks.size()) - 1;
     score.prepare(num_blocks);
-    at::parallel_for(0, num_blocks, 1, [&](int64_t first, int64_t last) {
+    parallel_blocks(num_blocks, [&](const auto& claim) {
       typename Score::Scratch scratch(score);
       std::vector<acc_t> upstream(hc), row_dot(heads), g;
-      for (int64_t b = first; b < last; ++b) {
+      for (int64_t b = claim(); b < num_blocks; b = claim()) {
         for (int64_t i = blocks[b]; i < blocks[b + 1]; ++i) {
           const int64_t begin = graph.ptr[i], end = graph.ptr[i + 1];
           if (end == begin) {
@@ -292,10 +306,10 @@ void attention_backward(const Graph<index_t>& graph, Score& score, const scalar_
   if (grad_h_src || score.wants_source_pass()) {
     const auto blocks = balanced_blocks(graph.t_ptr, graph.num_src);
     const int64_t num_blocks = static_cast<int64_t>(blocks.size()) - 1;
-    at::parallel_for(0, num_blocks, 1, [&](int64_t first, int64_t last) {
+    parallel_blocks(num_blocks, [&](const auto& claim) {
       typename Score::Scratch scratch(score);
       std::vector<acc_t> acc(hc);
-      for (int64_t b = first; b < last; ++b) {
+      for (int64_t b = claim(); b < num_blocks; b = claim()) {
         for (int64_t j = blocks[b]; j < blocks[b + 1]; ++j) {
           std::fill(acc.begin(), acc.end(), acc_t(0));
           score.begin_source(scratch, j);
