@@ -89,6 +89,10 @@ def child(args) -> None:
     print(json.dumps(report))
 
 
+def median(report):
+    return statistics.median(report['times_ms']) if 'times_ms' in report else None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog='benchmarks/kernels.py', description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,7 +126,6 @@ def main() -> None:
                     results[impl] = run_child('benchmarks.kernels', child_args,
                                               args.memory_cap_gib)
                 pyg, native = results['pyg'], results['native']
-                median = lambda r: statistics.median(r['times_ms']) if 'times_ms' in r else None  # noqa: E731
                 speedup = (f'{median(pyg) / median(native):.2f}x'
                            if median(pyg) and median(native) else '-')
                 rows.append([case, layer, threads, fmt_ms(median(pyg)), fmt_ms(median(native)),

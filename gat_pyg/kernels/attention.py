@@ -1,5 +1,5 @@
 r"""Fused graph-attention operators: score, softmax, attention dropout and aggregation in one
-native pass per destination node, and a fused backward.
+native kernel, row by row (destination nodes), and a fused backward.
 
 The graph comes destination-sorted (CSR, rows = target nodes) together with its transpose:
 

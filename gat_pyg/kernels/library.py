@@ -216,7 +216,8 @@ def _register() -> None:
     for name, (fake, setup_context, backward) in _REGISTRY.items():
         qualname = f'gat_pyg::{name}'
         torch.library.register_fake(qualname, fake)
-        torch.library.register_vmap(qualname, _vmap_by_loop(getattr(torch.ops.gat_pyg, name).default))
+        op = getattr(torch.ops.gat_pyg, name).default
+        torch.library.register_vmap(qualname, _vmap_by_loop(op))
         if backward is not None:
             torch.library.register_autograd(qualname, backward, setup_context=setup_context)
             TRANSFORMABLE[name] = _transformable(name, setup_context, backward)

@@ -20,7 +20,6 @@
 
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
-#include <c10/util/Exception.h>
 
 #include <algorithm>
 #include <atomic>

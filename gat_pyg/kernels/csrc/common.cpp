@@ -129,15 +129,15 @@ at::Tensor attention_dropout(const at::Tensor& alpha, double dropout,
   const auto mask = make_dropout(dropout, seed, heads);
   auto out = at::empty_like(input);
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, input.scalar_type(), "attention_dropout", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
     const scalar_t* a = input.const_data_ptr<scalar_t>();
     scalar_t* o = out.data_ptr<scalar_t>();
-    const auto scale = static_cast<at::opmath_type<scalar_t>>(mask.scale());
+    const auto scale = static_cast<acc_t>(mask.scale());
     at::parallel_for(0, edges, 1 << 12, [&](int64_t begin, int64_t end) {
       for (int64_t e = begin; e < end; ++e)
         for (int64_t h = 0; h < heads; ++h)
-          o[e * heads + h] = mask.keep(e, h)
-              ? static_cast<scalar_t>(static_cast<at::opmath_type<scalar_t>>(a[e * heads + h]) * scale)
-              : scalar_t(0);
+          o[e * heads + h] = static_cast<scalar_t>(static_cast<acc_t>(a[e * heads + h]) * scale *
+                                                   static_cast<acc_t>(mask.keep(e, h)));
     });
   });
   return out;

@@ -3,8 +3,8 @@
 //   raw[e,h]   = s_src[j,h] + s_dst[i,h] + s_edge[e,h]      (each optional term only if given)
 //   score[e,h] = LeakyReLU(raw[e,h], negative_slope)
 //
-// where s_src = <a_src, W x_j>, s_dst = <a_dst, W x_i> are the per-node halves of a^T [Wx_i || Wx_j]
-// (computed by the layer once per node) and s_edge = <a_edge, W_e e_ij>.
+// where s_src = <a_src, W x_j> and s_dst = <a_dst, W x_i> are the per-node halves of
+// a^T [W x_i || W x_j] (computed by the layer once per node) and s_edge = <a_edge, W_e e_ij>.
 // Backward: grad_raw = grad_score * (raw > 0 ? 1 : negative_slope); grad_s_edge = grad_raw,
 // grad_s_dst[i] = sum over row i, grad_s_src[j] = sum over the edges leaving j.
 #include <ATen/ATen.h>
