@@ -9,7 +9,9 @@ The graph comes destination-sorted (CSR, rows = target nodes) together with its 
 * ``t_col`` ``[E]``: the destination of each source-sorted edge;
 * ``t_perm`` ``[E]``: the destination-sorted position of each source-sorted edge,
 
-all ``int64`` or all ``int32``, on the CPU. ``N_src`` may differ from ``N_dst`` (bipartite
+all ``int64`` or all ``int32``, on the CPU. Only backward reads the transposed order: pass
+``t_ptr = t_col = t_perm = None`` when no input requires a gradient (inference), and a
+``ValueError`` says so if one does. ``N_src`` may differ from ``N_dst`` (bipartite
 graphs), targets without edges are allowed (their output is 0, their gradients 0), duplicate
 edges each count, ``E`` may be 0. Per-edge tensors (``s_edge``, ``edge_attr`` and the returned
 ``alpha``) are in destination-sorted order.
@@ -70,8 +72,8 @@ def supports(tensor: Tensor) -> bool:
             and tensor.device.type == 'cpu' and tensor.dtype in SUPPORTED_DTYPES)
 
 
-def gat_attention(ptr: Tensor, src: Tensor, t_ptr: Tensor, t_col: Tensor, t_perm: Tensor,
-                  s_src: Tensor, s_dst: Optional[Tensor], s_edge: Optional[Tensor],
+def gat_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Optional[Tensor],
+                  t_perm: Optional[Tensor], s_src: Tensor, s_dst: Optional[Tensor], s_edge: Optional[Tensor],
                   h_src: Tensor, negative_slope: float = 0.2, dropout: float = 0.0,
                   training: bool = False) -> Tuple[Tensor, Tensor]:
     r"""GAT attention and aggregation: ``score[e,h] = LeakyReLU(s_src[j,h] + s_dst[i,h] +
@@ -83,7 +85,8 @@ def gat_attention(ptr: Tensor, src: Tensor, t_ptr: Tensor, t_col: Tensor, t_perm
     GAT's ``a^T [W x_i || W x_j]`` split into two per-node halves (computed once per node).
 
     Args:
-        ptr, src, t_ptr, t_col, t_perm (Tensor): The graph (see the module docstring).
+        ptr, src, t_ptr, t_col, t_perm (Tensor): The graph (see the module docstring); the
+            last three may be ``None`` when no gradient is needed.
         s_src (Tensor): ``[N_src, H]`` source halves of the score.
         s_dst (Tensor, optional): ``[N_dst, H]`` target halves of the score.
         s_edge (Tensor, optional): ``[E, H]`` edge terms (destination-sorted order).
@@ -104,15 +107,15 @@ def gat_attention(ptr: Tensor, src: Tensor, t_ptr: Tensor, t_col: Tensor, t_perm
     s_src = _check_features('s_src', s_src, 2, dtype, (num_src, heads), 'N_src, H')
     s_dst = _check_features('s_dst', s_dst, 2, dtype, (num_dst, heads), 'N_dst, H', True)
     s_edge = _check_features('s_edge', s_edge, 2, dtype, (num_edges, heads), 'E, H', True)
-    _check_transpose(t_ptr, num_src)
+    _check_transpose(graph, num_src, (s_src, s_dst, s_edge, h_src))
     p, seed = _dropout(dropout, training)
     out, alpha = _call('gat_forward', *graph, s_src, s_dst, s_edge, h_src,
                        float(negative_slope), p, seed)
     return out, _dropped(alpha, p, seed)
 
 
-def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Tensor, t_col: Tensor, t_perm: Tensor,
-                    x_l: Tensor, x_r: Tensor, att: Tensor, edge_attr: Optional[Tensor],
+def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor],
+                    t_col: Optional[Tensor], t_perm: Optional[Tensor], x_l: Tensor, x_r: Tensor, att: Tensor, edge_attr: Optional[Tensor],
                     w_edge: Optional[Tensor], h_src: Tensor, negative_slope: float = 0.2,
                     dropout: float = 0.0, training: bool = False) -> Tuple[Tensor, Tensor]:
     r"""GATv2 attention and aggregation: ``z = x_l[j] + x_r[i] + (edge_attr[e] @ w_edge.T)``
@@ -122,7 +125,8 @@ def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Tensor, t_col: Tensor, t_pe
     ``z`` is formed per edge inside the kernel (never an ``[E, H, C]`` tensor).
 
     Args:
-        ptr, src, t_ptr, t_col, t_perm (Tensor): The graph (see the module docstring).
+        ptr, src, t_ptr, t_col, t_perm (Tensor): The graph (see the module docstring); the
+            last three may be ``None`` when no gradient is needed.
         x_l (Tensor): ``[N_src, H, C]`` projected sources (PyG's ``lin_l(x_src)``).
         x_r (Tensor): ``[N_dst, H, C]`` projected targets (PyG's ``lin_r(x_dst)``).
         att (Tensor): ``[H, C]`` attention vector (PyG's ``att`` without its leading 1).
@@ -154,7 +158,7 @@ def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Tensor, t_col: Tensor, t_pe
                              f'shape {list(edge_attr.shape)}')
         w_edge = _check_features('w_edge', w_edge, 2, dtype,
                                  (heads * channels, edge_attr.shape[1]), 'H * C, D')
-    _check_transpose(t_ptr, num_src)
+    _check_transpose(graph, num_src, (x_l, x_r, att, edge_attr, w_edge, h_src))
     p, seed = _dropout(dropout, training)
     out, alpha = _call('gatv2_forward', *graph, x_l, x_r, att, edge_attr, w_edge, h_src,
                        float(negative_slope), p, seed)
@@ -201,12 +205,19 @@ def _validating() -> bool:
     return not torch.jit.is_tracing()
 
 
-def _check_graph(*tensors: Tensor) -> Tuple[Tensor, ...]:
-    if not _validating():
-        return tuple(t.contiguous() for t in tensors)
+def _check_graph(*tensors: Optional[Tensor]) -> Tuple[Optional[Tensor], ...]:
     names = ('ptr', 'src', 't_ptr', 't_col', 't_perm')
+    if not _validating():
+        return tuple(None if t is None else t.contiguous() for t in tensors)
+    transposed = tensors[2:]
+    if any(t is None for t in transposed) and not all(t is None for t in transposed):
+        raise ValueError('t_ptr, t_col, t_perm: give all three (the transposed order) or none, '
+                         'got ' + ', '.join(_describe(t) for t in transposed))
     out = []
     for name, t in zip(names, tensors):
+        if t is None and name.startswith('t_'):
+            out.append(None)
+            continue
         if not isinstance(t, Tensor):
             raise TypeError(f'{name}: expected an int64 or int32 tensor, got {_describe(t)}')
         if t.dtype not in INDEX_DTYPES:
@@ -222,14 +233,22 @@ def _check_graph(*tensors: Tensor) -> Tuple[Tensor, ...]:
     ptr, src, _, t_col, t_perm = out
     if ptr.shape[0] < 1:
         raise ValueError('ptr: expected N_dst + 1 >= 1 entries, got an empty tensor')
-    if t_col.shape[0] != src.shape[0] or t_perm.shape[0] != src.shape[0]:
+    if t_col is not None and (t_col.shape[0] != src.shape[0] or t_perm.shape[0] != src.shape[0]):
         raise ValueError(f'src, t_col, t_perm: expected one entry per edge each, got lengths '
                          f'{src.shape[0]}, {t_col.shape[0]}, {t_perm.shape[0]}')
     return tuple(out)
 
 
-def _check_transpose(t_ptr: Tensor, num_src: int) -> None:
-    if _validating() and t_ptr.shape[0] != num_src + 1:
+def _check_transpose(graph: Tuple[Optional[Tensor], ...], num_src: int, features) -> None:
+    """t_ptr fits the source count; the transposed order is there if backward may run."""
+    if not _validating():
+        return
+    t_ptr = graph[2]
+    if t_ptr is None:
+        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in features):
+            raise ValueError('t_ptr, t_col, t_perm: the transposed order is needed when an '
+                             'input requires grad (backward reads it), got None')
+    elif t_ptr.shape[0] != num_src + 1:
         raise ValueError(f't_ptr: expected N_src + 1 = {num_src + 1} entries (N_src from the '
                          f'source features), got {t_ptr.shape[0]}')
 

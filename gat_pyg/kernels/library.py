@@ -120,6 +120,9 @@ def _setup_context(ctx, inputs, output):
 
 def _saved(ctx):
     *tensors, alpha, seed = ctx.saved_tensors
+    if tensors[2] is None:
+        raise RuntimeError('gat_pyg: backward needs the transposed order (t_ptr, t_col, '
+                           't_perm); pass it to the forward call when gradients are needed')
     return tensors, alpha, seed
 
 

@@ -140,3 +140,29 @@ def test_native_checks_are_a_second_line(graph):
         ops.gat_backward(torch.ones_like(out), None, *graph.args()[:4], wrong_perm,
                          features['s_src'], features['s_dst'], None, features['h_src'], alpha,
                          0.2, 0.0, None, [True, True, False, True])
+
+
+def test_inference_needs_no_transposed_order(graph):
+    inputs = gat_inputs(graph)
+    with torch.no_grad():
+        expected = call_gat(graph, **inputs)
+        got = call_gat(graph, t_ptr=None, t_col=None, t_perm=None, **inputs)
+    for a, b in zip(got, expected):
+        assert torch.equal(a, b)
+    x = gatv2_inputs(graph)
+    got = call_gatv2(graph, t_ptr=None, t_col=None, t_perm=None, **x)   # nothing requires grad
+    for a, b in zip(got, call_gatv2(graph, **x)):
+        assert torch.equal(a, b)
+
+
+def test_gradients_need_the_transposed_order(graph):
+    inputs = gat_inputs(graph)
+    inputs['h_src'].requires_grad_()
+    refused(ValueError, 't_ptr, t_col, t_perm', call_gat, graph, t_ptr=None, t_col=None,
+            t_perm=None, **inputs)
+    refused(ValueError, 't_ptr, t_col, t_perm', call_gat, graph, t_perm=None)
+    # Called directly, the op defers the complaint to backward.
+    out, _ = ops.gat_forward(graph.ptr, graph.src, None, None, None, inputs['s_src'], None,
+                             None, inputs['h_src'], 0.2, 0.0, None)
+    with pytest.raises(RuntimeError, match='backward needs the transposed order'):
+        out.sum().backward()

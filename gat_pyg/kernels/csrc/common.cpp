@@ -48,12 +48,11 @@ void check_range(const char* name, const index_t* v, int64_t n, int64_t bound) {
 }
 
 template <typename index_t>
-void check_contents(const at::Tensor& ptr, const at::Tensor& src, const at::Tensor& t_ptr,
-                    const at::Tensor& t_col, const at::Tensor& t_perm, bool transpose) {
-  const auto g = graph_view<index_t>(ptr, src, t_ptr, t_col, t_perm);
+void check_contents(const GraphTensors& tensors, bool backward) {
+  const auto g = graph_view<index_t>(tensors);
   check_pointers("ptr", g.ptr, g.num_dst, g.num_edges);
   check_range("src", g.src, g.num_edges, g.num_src);
-  if (!transpose) return;
+  if (!backward) return;
   check_pointers("t_ptr", g.t_ptr, g.num_src, g.num_edges);
   check_range("t_col", g.t_col, g.num_edges, g.num_dst);
   check_range("t_perm", g.t_perm, g.num_edges, g.num_edges);
@@ -71,24 +70,35 @@ void check_contents(const at::Tensor& ptr, const at::Tensor& src, const at::Tens
 
 }  // namespace
 
-void check_graph(const at::Tensor& ptr, const at::Tensor& src, const at::Tensor& t_ptr,
-                 const at::Tensor& t_col, const at::Tensor& t_perm, int64_t num_src,
-                 bool transpose) {
-  const auto dtype = ptr.scalar_type();
-  check_index("ptr", ptr, dtype);
-  check_index("src", src, dtype);
-  check_index("t_ptr", t_ptr, dtype);
-  check_index("t_col", t_col, dtype);
-  check_index("t_perm", t_perm, dtype);
-  TORCH_CHECK(ptr.numel() >= 1, "gat_pyg: ptr must have N_dst + 1 >= 1 entries");
-  TORCH_CHECK(t_ptr.numel() == num_src + 1, "gat_pyg: t_ptr must have N_src + 1 = ",
-              num_src + 1, " entries (N_src from the source features), got ", t_ptr.numel());
-  TORCH_CHECK(t_col.numel() == src.numel() && t_perm.numel() == src.numel(),
-              "gat_pyg: src, t_col and t_perm must have one entry per edge, got ", src.numel(),
-              ", ", t_col.numel(), ", ", t_perm.numel());
-  AT_DISPATCH_INDEX_TYPES(dtype, "check_graph", [&] {
-    check_contents<index_t>(ptr, src, t_ptr, t_col, t_perm, transpose);
-  });
+GraphTensors graph_tensors(const at::Tensor& ptr, const at::Tensor& src,
+                           const std::optional<at::Tensor>& t_ptr,
+                           const std::optional<at::Tensor>& t_col,
+                           const std::optional<at::Tensor>& t_perm, int64_t num_src) {
+  TORCH_CHECK(t_ptr.has_value() == t_col.has_value() && t_col.has_value() == t_perm.has_value(),
+              "gat_pyg: t_ptr, t_col and t_perm must be given together (or none of them)");
+  return {ptr, src, t_ptr.value_or(at::Tensor()), t_col.value_or(at::Tensor()),
+          t_perm.value_or(at::Tensor()), num_src};
+}
+
+void check_graph(const GraphTensors& g, bool backward) {
+  const auto dtype = g.ptr.scalar_type();
+  check_index("ptr", g.ptr, dtype);
+  check_index("src", g.src, dtype);
+  TORCH_CHECK(g.ptr.numel() >= 1, "gat_pyg: ptr must have N_dst + 1 >= 1 entries");
+  TORCH_CHECK(!backward || g.t_ptr.defined(), "gat_pyg: backward needs the transposed order "
+              "(t_ptr, t_col, t_perm); pass it to the forward call when gradients are needed");
+  if (g.t_ptr.defined()) {
+    check_index("t_ptr", g.t_ptr, dtype);
+    check_index("t_col", g.t_col, dtype);
+    check_index("t_perm", g.t_perm, dtype);
+    TORCH_CHECK(g.t_ptr.numel() == g.num_src + 1, "gat_pyg: t_ptr must have N_src + 1 = ",
+                g.num_src + 1, " entries (N_src from the source features), got ",
+                g.t_ptr.numel());
+    TORCH_CHECK(g.t_col.numel() == g.src.numel() && g.t_perm.numel() == g.src.numel(),
+                "gat_pyg: src, t_col and t_perm must have one entry per edge, got ",
+                g.src.numel(), ", ", g.t_col.numel(), ", ", g.t_perm.numel());
+  }
+  AT_DISPATCH_INDEX_TYPES(dtype, "check_graph", [&] { check_contents<index_t>(g, backward); });
 }
 
 void check_tensor(const char* name, const at::Tensor& t, at::ScalarType dtype,

@@ -113,34 +113,35 @@ struct Shapes {
   int64_t num_dst, num_src, edges, heads, channels;
 };
 
-Shapes check_gat(const at::Tensor& ptr, const at::Tensor& src, const at::Tensor& t_ptr,
-                 const at::Tensor& t_col, const at::Tensor& t_perm, const at::Tensor& s_src,
+Shapes check_gat(const GraphTensors& graph, const at::Tensor& s_src,
                  const std::optional<at::Tensor>& s_dst,
                  const std::optional<at::Tensor>& s_edge, const at::Tensor& h_src,
-                 bool transpose) {
+                 bool backward) {
   TORCH_CHECK(h_src.dim() == 3, "gat_pyg: h_src must be [N_src, H, C], got shape ",
               h_src.sizes());
   const auto dtype = h_src.scalar_type();
   TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble || dtype == at::kBFloat16,
               "gat_pyg: h_src must be float32, float64 or bfloat16, got ", dtype);
-  const Shapes s{ptr.numel() - 1, h_src.size(0), src.numel(), h_src.size(1), h_src.size(2)};
+  const Shapes s{graph.ptr.numel() - 1, h_src.size(0), graph.src.numel(), h_src.size(1),
+                 h_src.size(2)};
   check_tensor("h_src", h_src, dtype, {s.num_src, s.heads, s.channels});
   check_tensor("s_src", s_src, dtype, {s.num_src, s.heads});
   if (s_dst.has_value()) check_tensor("s_dst", *s_dst, dtype, {s.num_dst, s.heads});
   if (s_edge.has_value()) check_tensor("s_edge", *s_edge, dtype, {s.edges, s.heads});
-  check_graph(ptr, src, t_ptr, t_col, t_perm, s.num_src, transpose);
+  check_graph(graph, backward);
   return s;
 }
 
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> gat_forward(
-    const at::Tensor& ptr, const at::Tensor& src, const at::Tensor& t_ptr,
-    const at::Tensor& t_col, const at::Tensor& t_perm, const at::Tensor& s_src,
-    const std::optional<at::Tensor>& s_dst, const std::optional<at::Tensor>& s_edge,
-    const at::Tensor& h_src, double negative_slope, double dropout,
-    const std::optional<at::Tensor>& seed) {
-  const auto s = check_gat(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src, false);
+    const at::Tensor& ptr, const at::Tensor& src, const std::optional<at::Tensor>& t_ptr,
+    const std::optional<at::Tensor>& t_col, const std::optional<at::Tensor>& t_perm,
+    const at::Tensor& s_src, const std::optional<at::Tensor>& s_dst,
+    const std::optional<at::Tensor>& s_edge, const at::Tensor& h_src, double negative_slope,
+    double dropout, const std::optional<at::Tensor>& seed) {
+  const auto graph = graph_tensors(ptr, src, t_ptr, t_col, t_perm, h_src.size(0));
+  const auto s = check_gat(graph, s_src, s_dst, s_edge, h_src, false);
   const auto mask = make_dropout(dropout, seed, s.heads);
   auto out = at::empty({s.num_dst, s.heads, s.channels}, h_src.options());
   auto alpha = at::empty({s.edges, s.heads}, h_src.options());
@@ -148,7 +149,7 @@ std::tuple<at::Tensor, at::Tensor> gat_forward(
     GATScore<scalar_t> score(s_src.const_data_ptr<scalar_t>(), const_data_or_null<scalar_t>(s_dst),
                              const_data_or_null<scalar_t>(s_edge), s.heads, negative_slope);
     AT_DISPATCH_INDEX_TYPES(ptr.scalar_type(), "gat_forward", [&] {
-      attention_forward(graph_view<index_t>(ptr, src, t_ptr, t_col, t_perm), score,
+      attention_forward(graph_view<index_t>(graph), score,
                         h_src.const_data_ptr<scalar_t>(), s.heads, s.channels, mask,
                         out.data_ptr<scalar_t>(), alpha.data_ptr<scalar_t>());
     });
@@ -163,7 +164,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gat_backward(
     const std::optional<at::Tensor>& s_dst, const std::optional<at::Tensor>& s_edge,
     const at::Tensor& h_src, const at::Tensor& alpha, double negative_slope, double dropout,
     const std::optional<at::Tensor>& seed, std::array<bool, 4> output_mask) {
-  const auto s = check_gat(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src, true);
+  const auto graph = graph_tensors(ptr, src, t_ptr, t_col, t_perm, h_src.size(0));
+  const auto s = check_gat(graph, s_src, s_dst, s_edge, h_src, true);
   const auto dtype = h_src.scalar_type();
   check_tensor("grad_out", grad_out, dtype, {s.num_dst, s.heads, s.channels});
   check_tensor("alpha", alpha, dtype, {s.edges, s.heads});
@@ -186,7 +188,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gat_backward(
     score.grad_s_dst = output_or_null<scalar_t>(grad_s_dst);
     score.grad_s_edge = output_or_null<scalar_t>(grad_s_edge);
     AT_DISPATCH_INDEX_TYPES(ptr.scalar_type(), "gat_backward", [&] {
-      attention_backward(graph_view<index_t>(ptr, src, t_ptr, t_col, t_perm), score,
+      attention_backward(graph_view<index_t>(graph), score,
                          h_src.const_data_ptr<scalar_t>(), grad_out.const_data_ptr<scalar_t>(),
                          const_data_or_null<scalar_t>(grad_alpha), alpha.const_data_ptr<scalar_t>(),
                          s.heads, s.channels, mask,

@@ -219,19 +219,18 @@ struct Shapes {
   int64_t num_dst, num_src, edges, heads, channels, edge_dim;
 };
 
-Shapes check_gatv2(const at::Tensor& ptr, const at::Tensor& src, const at::Tensor& t_ptr,
-                   const at::Tensor& t_col, const at::Tensor& t_perm, const at::Tensor& x_l,
-                   const at::Tensor& x_r, const at::Tensor& att,
-                   const std::optional<at::Tensor>& edge_attr,
+Shapes check_gatv2(const GraphTensors& graph, const at::Tensor& x_l, const at::Tensor& x_r,
+                   const at::Tensor& att, const std::optional<at::Tensor>& edge_attr,
                    const std::optional<at::Tensor>& w_edge, const at::Tensor& h_src,
-                   bool transpose) {
+                   bool backward) {
   TORCH_CHECK(x_l.dim() == 3, "gat_pyg: x_l must be [N_src, H, C], got shape ", x_l.sizes());
   const auto dtype = x_l.scalar_type();
   TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble || dtype == at::kBFloat16,
               "gat_pyg: x_l must be float32, float64 or bfloat16, got ", dtype);
   TORCH_CHECK(edge_attr.has_value() == w_edge.has_value(),
               "gat_pyg: edge_attr and w_edge must be given together");
-  Shapes s{ptr.numel() - 1, x_l.size(0), src.numel(), x_l.size(1), x_l.size(2), 0};
+  Shapes s{graph.ptr.numel() - 1, x_l.size(0), graph.src.numel(), x_l.size(1), x_l.size(2),
+           0};
   check_tensor("x_l", x_l, dtype, {s.num_src, s.heads, s.channels});
   check_tensor("x_r", x_r, dtype, {s.num_dst, s.heads, s.channels});
   check_tensor("att", att, dtype, {s.heads, s.channels});
@@ -241,20 +240,21 @@ Shapes check_gatv2(const at::Tensor& ptr, const at::Tensor& src, const at::Tenso
     s.edge_dim = edge_attr->size(1);
     check_tensor("w_edge", *w_edge, dtype, {s.heads * s.channels, s.edge_dim});
   }
-  check_graph(ptr, src, t_ptr, t_col, t_perm, s.num_src, transpose);
+  check_graph(graph, backward);
   return s;
 }
 
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor> gatv2_forward(
-    const at::Tensor& ptr, const at::Tensor& src, const at::Tensor& t_ptr,
-    const at::Tensor& t_col, const at::Tensor& t_perm, const at::Tensor& x_l,
-    const at::Tensor& x_r, const at::Tensor& att, const std::optional<at::Tensor>& edge_attr,
-    const std::optional<at::Tensor>& w_edge, const at::Tensor& h_src, double negative_slope,
-    double dropout, const std::optional<at::Tensor>& seed) {
-  const auto s = check_gatv2(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr, w_edge,
-                             h_src, false);
+    const at::Tensor& ptr, const at::Tensor& src, const std::optional<at::Tensor>& t_ptr,
+    const std::optional<at::Tensor>& t_col, const std::optional<at::Tensor>& t_perm,
+    const at::Tensor& x_l, const at::Tensor& x_r, const at::Tensor& att,
+    const std::optional<at::Tensor>& edge_attr, const std::optional<at::Tensor>& w_edge,
+    const at::Tensor& h_src, double negative_slope, double dropout,
+    const std::optional<at::Tensor>& seed) {
+  const auto graph = graph_tensors(ptr, src, t_ptr, t_col, t_perm, x_l.size(0));
+  const auto s = check_gatv2(graph, x_l, x_r, att, edge_attr, w_edge, h_src, false);
   const auto mask = make_dropout(dropout, seed, s.heads);
   auto out = at::empty({s.num_dst, s.heads, s.channels}, h_src.options());
   auto alpha = at::empty({s.edges, s.heads}, h_src.options());
@@ -265,7 +265,7 @@ std::tuple<at::Tensor, at::Tensor> gatv2_forward(
                                const_data_or_null<scalar_t>(w_edge), s.heads, s.channels,
                                s.edge_dim, negative_slope);
     AT_DISPATCH_INDEX_TYPES(ptr.scalar_type(), "gatv2_forward", [&] {
-      attention_forward(graph_view<index_t>(ptr, src, t_ptr, t_col, t_perm), score,
+      attention_forward(graph_view<index_t>(graph), score,
                         h_src.const_data_ptr<scalar_t>(), s.heads, s.channels, mask,
                         out.data_ptr<scalar_t>(), alpha.data_ptr<scalar_t>());
     });
@@ -282,8 +282,8 @@ gatv2_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& grad
                const std::optional<at::Tensor>& w_edge, const at::Tensor& h_src,
                const at::Tensor& alpha, double negative_slope, double dropout,
                const std::optional<at::Tensor>& seed, std::array<bool, 6> output_mask) {
-  const auto s = check_gatv2(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr, w_edge,
-                             h_src, true);
+  const auto graph = graph_tensors(ptr, src, t_ptr, t_col, t_perm, x_l.size(0));
+  const auto s = check_gatv2(graph, x_l, x_r, att, edge_attr, w_edge, h_src, true);
   const auto dtype = x_l.scalar_type();
   check_tensor("grad_out", grad_out, dtype, {s.num_dst, s.heads, s.channels});
   check_tensor("alpha", alpha, dtype, {s.edges, s.heads});
@@ -316,7 +316,7 @@ gatv2_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& grad
     score.grad_edge_attr = output_or_null<scalar_t>(grad_edge_attr);
     score.grad_w_edge = output_or_null<scalar_t>(grad_w_edge);
     AT_DISPATCH_INDEX_TYPES(ptr.scalar_type(), "gatv2_backward", [&] {
-      attention_backward(graph_view<index_t>(ptr, src, t_ptr, t_col, t_perm), score,
+      attention_backward(graph_view<index_t>(graph), score,
                          h_src.const_data_ptr<scalar_t>(), grad_out.const_data_ptr<scalar_t>(),
                          const_data_or_null<scalar_t>(grad_alpha), alpha.const_data_ptr<scalar_t>(),
                          s.heads, s.channels, mask, output_or_null<scalar_t>(grad_h_src));

@@ -3,7 +3,8 @@
 // recommends for ops whose backward is another op.
 //
 // The forward ops take the transposed order (t_ptr, t_col, t_perm) without reading it, so that
-// torch.library.register_autograd's setup_context can save it for the backward op.
+// torch.library.register_autograd's setup_context can save it for the backward op; it is
+// optional there (None when no gradient will be asked for, e.g. inference).
 #include <Python.h>
 #include <torch/library.h>
 
@@ -17,7 +18,7 @@ extern "C" PyObject* PyInit__C(void) {
 }
 
 TORCH_LIBRARY(gat_pyg, m) {
-  m.def("gat_forward(Tensor ptr, Tensor src, Tensor t_ptr, Tensor t_col, Tensor t_perm, "
+  m.def("gat_forward(Tensor ptr, Tensor src, Tensor? t_ptr, Tensor? t_col, Tensor? t_perm, "
         "Tensor s_src, Tensor? s_dst, Tensor? s_edge, Tensor h_src, float negative_slope, "
         "float dropout, Tensor? seed) -> (Tensor out, Tensor alpha)");
   m.def("gat_backward(Tensor grad_out, Tensor? grad_alpha, Tensor ptr, Tensor src, "
@@ -25,7 +26,7 @@ TORCH_LIBRARY(gat_pyg, m) {
         "Tensor? s_edge, Tensor h_src, Tensor alpha, float negative_slope, float dropout, "
         "Tensor? seed, bool[4] output_mask) -> (Tensor grad_s_src, Tensor grad_s_dst, "
         "Tensor grad_s_edge, Tensor grad_h_src)");
-  m.def("gatv2_forward(Tensor ptr, Tensor src, Tensor t_ptr, Tensor t_col, Tensor t_perm, "
+  m.def("gatv2_forward(Tensor ptr, Tensor src, Tensor? t_ptr, Tensor? t_col, Tensor? t_perm, "
         "Tensor x_l, Tensor x_r, Tensor att, Tensor? edge_attr, Tensor? w_edge, Tensor h_src, "
         "float negative_slope, float dropout, Tensor? seed) -> (Tensor out, Tensor alpha)");
   m.def("gatv2_backward(Tensor grad_out, Tensor? grad_alpha, Tensor ptr, Tensor src, "

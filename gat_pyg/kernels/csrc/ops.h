@@ -13,13 +13,24 @@
 
 namespace gat_pyg {
 
-// Shapes, dtype, device and contiguity of ptr/src/t_ptr/t_col/t_perm, and their contents:
-// ptr and t_ptr start at 0, end at E and never decrease; src, t_col, t_perm are in range.
-// With `transpose` the transposed order is also checked against the sorted one
+// The graph's tensors. The transposed order (t_ptr, t_col, t_perm) is only read by backward,
+// so the forward operators take it as optional (inference need not build it); undefined here
+// when absent.
+struct GraphTensors {
+  at::Tensor ptr, src, t_ptr, t_col, t_perm;
+  int64_t num_src;
+};
+
+GraphTensors graph_tensors(const at::Tensor& ptr, const at::Tensor& src,
+                           const std::optional<at::Tensor>& t_ptr,
+                           const std::optional<at::Tensor>& t_col,
+                           const std::optional<at::Tensor>& t_perm, int64_t num_src);
+
+// Shapes, dtype, device and contiguity of the graph's tensors, and their contents: ptr (and
+// t_ptr) start at 0, end at E and never decrease; src, t_col, t_perm are in range. With
+// `backward` the transposed order must be present and is checked against the sorted one
 // (src[t_perm[k]] is the row of t_ptr that k belongs to, t_perm[k] lies in row t_col[k]).
-void check_graph(const at::Tensor& ptr, const at::Tensor& src, const at::Tensor& t_ptr,
-                 const at::Tensor& t_col, const at::Tensor& t_perm, int64_t num_src,
-                 bool transpose);
+void check_graph(const GraphTensors& graph, bool backward);
 
 // A floating tensor of `dtype`, on the CPU, contiguous, whose sizes equal `sizes` (-1: any).
 void check_tensor(const char* name, const at::Tensor& t, at::ScalarType dtype,
@@ -29,12 +40,12 @@ void check_tensor(const char* name, const at::Tensor& t, at::ScalarType dtype,
 AttentionDropout make_dropout(double p, const std::optional<at::Tensor>& seed, int64_t heads);
 
 template <typename index_t>
-Graph<index_t> graph_view(const at::Tensor& ptr, const at::Tensor& src, const at::Tensor& t_ptr,
-                          const at::Tensor& t_col, const at::Tensor& t_perm) {
-  return Graph<index_t>{ptr.const_data_ptr<index_t>(),   src.const_data_ptr<index_t>(),
-                        t_ptr.const_data_ptr<index_t>(), t_col.const_data_ptr<index_t>(),
-                        t_perm.const_data_ptr<index_t>(), ptr.numel() - 1,
-                        t_ptr.numel() - 1,               src.numel()};
+Graph<index_t> graph_view(const GraphTensors& g) {
+  auto data = [](const at::Tensor& t) {
+    return t.defined() ? t.const_data_ptr<index_t>() : nullptr;
+  };
+  return Graph<index_t>{data(g.ptr),   data(g.src),   data(g.t_ptr), data(g.t_col),
+                        data(g.t_perm), g.ptr.numel() - 1, g.num_src,  g.src.numel()};
 }
 
 template <typename T>
@@ -48,8 +59,9 @@ const T* const_data_or_null(const std::optional<at::Tensor>& t) {
 }
 
 std::tuple<at::Tensor, at::Tensor> gat_forward(
-    const at::Tensor& ptr, const at::Tensor& src, const at::Tensor& t_ptr,
-    const at::Tensor& t_col, const at::Tensor& t_perm, const at::Tensor& s_src,
+    const at::Tensor& ptr, const at::Tensor& src, const std::optional<at::Tensor>& t_ptr,
+    const std::optional<at::Tensor>& t_col, const std::optional<at::Tensor>& t_perm,
+    const at::Tensor& s_src,
     const std::optional<at::Tensor>& s_dst, const std::optional<at::Tensor>& s_edge,
     const at::Tensor& h_src, double negative_slope, double dropout,
     const std::optional<at::Tensor>& seed);
@@ -63,8 +75,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gat_backward(
     const std::optional<at::Tensor>& seed, std::array<bool, 4> output_mask);
 
 std::tuple<at::Tensor, at::Tensor> gatv2_forward(
-    const at::Tensor& ptr, const at::Tensor& src, const at::Tensor& t_ptr,
-    const at::Tensor& t_col, const at::Tensor& t_perm, const at::Tensor& x_l,
+    const at::Tensor& ptr, const at::Tensor& src, const std::optional<at::Tensor>& t_ptr,
+    const std::optional<at::Tensor>& t_col, const std::optional<at::Tensor>& t_perm,
+    const at::Tensor& x_l,
     const at::Tensor& x_r, const at::Tensor& att, const std::optional<at::Tensor>& edge_attr,
     const std::optional<at::Tensor>& w_edge, const at::Tensor& h_src, double negative_slope,
     double dropout, const std::optional<at::Tensor>& seed);
