@@ -73,9 +73,9 @@ def supports(tensor: Tensor) -> bool:
 
 
 def gat_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Optional[Tensor],
-                  t_perm: Optional[Tensor], s_src: Tensor, s_dst: Optional[Tensor], s_edge: Optional[Tensor],
-                  h_src: Tensor, negative_slope: float = 0.2, dropout: float = 0.0,
-                  training: bool = False) -> Tuple[Tensor, Tensor]:
+                  t_perm: Optional[Tensor], s_src: Tensor, s_dst: Optional[Tensor],
+                  s_edge: Optional[Tensor], h_src: Tensor, negative_slope: float = 0.2,
+                  dropout: float = 0.0, training: bool = False) -> Tuple[Tensor, Tensor]:
     r"""GAT attention and aggregation: ``score[e,h] = LeakyReLU(s_src[j,h] + s_dst[i,h] +
     s_edge[e,h])``, softmax over each target's edges, attention dropout, weighted sum of
     ``h_src[j]``.
@@ -115,9 +115,10 @@ def gat_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Opti
 
 
 def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor],
-                    t_col: Optional[Tensor], t_perm: Optional[Tensor], x_l: Tensor, x_r: Tensor, att: Tensor, edge_attr: Optional[Tensor],
-                    w_edge: Optional[Tensor], h_src: Tensor, negative_slope: float = 0.2,
-                    dropout: float = 0.0, training: bool = False) -> Tuple[Tensor, Tensor]:
+                    t_col: Optional[Tensor], t_perm: Optional[Tensor], x_l: Tensor, x_r: Tensor,
+                    att: Tensor, edge_attr: Optional[Tensor], w_edge: Optional[Tensor],
+                    h_src: Tensor, negative_slope: float = 0.2, dropout: float = 0.0,
+                    training: bool = False) -> Tuple[Tensor, Tensor]:
     r"""GATv2 attention and aggregation: ``z = x_l[j] + x_r[i] + (edge_attr[e] @ w_edge.T)``
     viewed as ``[H, C]``, ``score[e,h] = sum_c att[h,c] * LeakyReLU(z[h,c])``, softmax over each
     target's edges, attention dropout, weighted sum of ``h_src[j]``.
