@@ -1,9 +1,23 @@
-"""Native kernels: placeholder until the extension lands."""
+"""Native (C++/OpenMP) fused attention kernels, registered as ``torch.ops.gat_pyg`` operators.
 
+* :func:`available` / :func:`supports`: whether the library is loaded / takes a given tensor;
+* :func:`gat_attention` / :func:`gatv2_attention`: autograd-aware fused attention
+  (documented in :mod:`gat_pyg.kernels.attention`).
 
-def available() -> bool:
-    return False
+The library is built with the package when a C++ compiler and torch are present at install
+time (see ``setup.py``). Set ``GAT_PYG_NATIVE=0`` to leave it unloaded (the layers then take
+their pure-torch paths); :func:`load_error` says why it is not available. Whether it loaded is
+logged once at debug level on the ``gat_pyg.kernels`` logger.
+"""
+from gat_pyg.kernels.attention import (SUPPORTED_DTYPES, available, gat_attention,
+                                       gatv2_attention, supports)
+from gat_pyg.kernels.library import load_error
 
-
-def supports(tensor) -> bool:
-    return False
+__all__ = [
+    'SUPPORTED_DTYPES',
+    'available',
+    'supports',
+    'load_error',
+    'gat_attention',
+    'gatv2_attention',
+]

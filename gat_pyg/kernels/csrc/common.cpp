@@ -1,0 +1,156 @@
+// Argument checks shared by the operators, and the attention-dropout operator.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <atomic>
+#include <string>
+
+#include "ops.h"
+
+namespace gat_pyg {
+namespace {
+
+void check_index(const char* name, const at::Tensor& t, at::ScalarType dtype) {
+  TORCH_CHECK(t.dim() == 1, "gat_pyg: ", name, " must be 1-D, got shape ", t.sizes());
+  TORCH_CHECK(t.scalar_type() == at::kLong || t.scalar_type() == at::kInt, "gat_pyg: ", name,
+              " must be int64 or int32, got ", t.scalar_type());
+  TORCH_CHECK(t.scalar_type() == dtype, "gat_pyg: ", name, " must have the dtype of ptr (",
+              dtype, "), got ", t.scalar_type());
+  TORCH_CHECK(t.device().is_cpu(), "gat_pyg: ", name, " must be on the CPU, got ", t.device());
+  TORCH_CHECK(t.is_contiguous(), "gat_pyg: ", name, " must be contiguous");
+}
+
+// Runs `bad(k)` for k in [0, n) in parallel; true if any call returned true.
+template <typename F>
+bool any_of(int64_t n, const F& bad) {
+  std::atomic<bool> found{false};
+  at::parallel_for(0, n, 1 << 16, [&](int64_t begin, int64_t end) {
+    for (int64_t k = begin; k < end && !found.load(std::memory_order_relaxed); ++k)
+      if (bad(k)) found.store(true, std::memory_order_relaxed);
+  });
+  return found.load();
+}
+
+template <typename index_t>
+void check_pointers(const char* name, const index_t* p, int64_t rows, int64_t edges) {
+  TORCH_CHECK(p[0] == 0, "gat_pyg: ", name, "[0] must be 0, got ", static_cast<int64_t>(p[0]));
+  TORCH_CHECK(p[rows] == edges, "gat_pyg: ", name, "[-1] must equal the number of edges (",
+              edges, "), got ", static_cast<int64_t>(p[rows]));
+  TORCH_CHECK(!any_of(rows, [&](int64_t k) { return p[k + 1] < p[k]; }), "gat_pyg: ", name,
+              " must be non-decreasing");
+}
+
+template <typename index_t>
+void check_range(const char* name, const index_t* v, int64_t n, int64_t bound) {
+  TORCH_CHECK(!any_of(n, [&](int64_t k) { return v[k] < 0 || v[k] >= bound; }), "gat_pyg: ",
+              name, " has an entry outside [0, ", bound, ")");
+}
+
+template <typename index_t>
+void check_contents(const GraphTensors& tensors, bool backward) {
+  const auto g = graph_view<index_t>(tensors);
+  check_pointers("ptr", g.ptr, g.num_dst, g.num_edges);
+  check_range("src", g.src, g.num_edges, g.num_src);
+  if (!backward) return;
+  check_pointers("t_ptr", g.t_ptr, g.num_src, g.num_edges);
+  check_range("t_col", g.t_col, g.num_edges, g.num_dst);
+  check_range("t_perm", g.t_perm, g.num_edges, g.num_edges);
+  const bool mismatch = any_of(g.num_src, [&](int64_t j) {
+    for (int64_t k = g.t_ptr[j]; k < g.t_ptr[j + 1]; ++k) {
+      const int64_t e = g.t_perm[k], i = g.t_col[k];
+      if (g.src[e] != j || e < g.ptr[i] || e >= g.ptr[i + 1]) return true;
+    }
+    return false;
+  });
+  TORCH_CHECK(!mismatch, "gat_pyg: t_ptr/t_col/t_perm are not the transpose of ptr/src (an "
+              "edge listed under source j in t_ptr must have src[t_perm[k]] == j and lie in "
+              "row t_col[k] of ptr)");
+}
+
+}  // namespace
+
+GraphTensors graph_tensors(const at::Tensor& ptr, const at::Tensor& src,
+                           const std::optional<at::Tensor>& t_ptr,
+                           const std::optional<at::Tensor>& t_col,
+                           const std::optional<at::Tensor>& t_perm, int64_t num_src) {
+  TORCH_CHECK(t_ptr.has_value() == t_col.has_value() && t_col.has_value() == t_perm.has_value(),
+              "gat_pyg: t_ptr, t_col and t_perm must be given together (or none of them)");
+  return {ptr, src, t_ptr.value_or(at::Tensor()), t_col.value_or(at::Tensor()),
+          t_perm.value_or(at::Tensor()), num_src};
+}
+
+void check_graph(const GraphTensors& g, bool backward) {
+  const auto dtype = g.ptr.scalar_type();
+  check_index("ptr", g.ptr, dtype);
+  check_index("src", g.src, dtype);
+  TORCH_CHECK(g.ptr.numel() >= 1, "gat_pyg: ptr must have N_dst + 1 >= 1 entries");
+  TORCH_CHECK(!backward || g.t_ptr.defined(), "gat_pyg: backward needs the transposed order "
+              "(t_ptr, t_col, t_perm); pass it to the forward call when gradients are needed");
+  if (g.t_ptr.defined()) {
+    check_index("t_ptr", g.t_ptr, dtype);
+    check_index("t_col", g.t_col, dtype);
+    check_index("t_perm", g.t_perm, dtype);
+    TORCH_CHECK(g.t_ptr.numel() == g.num_src + 1, "gat_pyg: t_ptr must have N_src + 1 = ",
+                g.num_src + 1, " entries (N_src from the source features), got ",
+                g.t_ptr.numel());
+    TORCH_CHECK(g.t_col.numel() == g.src.numel() && g.t_perm.numel() == g.src.numel(),
+                "gat_pyg: src, t_col and t_perm must have one entry per edge, got ",
+                g.src.numel(), ", ", g.t_col.numel(), ", ", g.t_perm.numel());
+  }
+  AT_DISPATCH_INDEX_TYPES(dtype, "check_graph", [&] { check_contents<index_t>(g, backward); });
+}
+
+void check_tensor(const char* name, const at::Tensor& t, at::ScalarType dtype,
+                  at::IntArrayRef sizes) {
+  TORCH_CHECK(t.scalar_type() == dtype, "gat_pyg: ", name, " must be ", dtype, ", got ",
+              t.scalar_type());
+  TORCH_CHECK(t.device().is_cpu(), "gat_pyg: ", name, " must be on the CPU, got ", t.device());
+  TORCH_CHECK(t.is_contiguous(), "gat_pyg: ", name, " must be contiguous");
+  TORCH_CHECK(t.dim() == static_cast<int64_t>(sizes.size()), "gat_pyg: ", name, " must have ",
+              sizes.size(), " dimensions, got shape ", t.sizes());
+  for (size_t d = 0; d < sizes.size(); ++d)
+    TORCH_CHECK(sizes[d] < 0 || t.size(d) == sizes[d], "gat_pyg: ", name, " has shape ",
+                t.sizes(), ", expected size ", sizes[d], " in dimension ", d);
+}
+
+AttentionDropout make_dropout(double p, const std::optional<at::Tensor>& seed, int64_t heads) {
+  TORCH_CHECK(p >= 0.0 && p <= 1.0, "gat_pyg: dropout must be in [0, 1], got ", p);
+  int64_t value = 0;
+  if (p > 0.0) {
+    TORCH_CHECK(seed.has_value() && seed->defined(), "gat_pyg: dropout > 0 needs a seed");
+    TORCH_CHECK(seed->numel() == 1 && !at::isFloatingType(seed->scalar_type()) &&
+                    seed->device().is_cpu(),
+                "gat_pyg: seed must be one integer on the CPU, got shape ", seed->sizes(),
+                " of ", seed->scalar_type(), " on ", seed->device());
+    value = seed->item<int64_t>();
+  }
+  return AttentionDropout(p, value, heads);
+}
+
+// alpha * keep / (1 - p) with the mask of the forward operators: linear in alpha, so it is
+// also its own backward.
+at::Tensor attention_dropout(const at::Tensor& alpha, double dropout,
+                             const std::optional<at::Tensor>& seed) {
+  TORCH_CHECK(alpha.dim() == 2, "gat_pyg: alpha must be [E, H], got shape ", alpha.sizes());
+  TORCH_CHECK(alpha.device().is_cpu(), "gat_pyg: alpha must be on the CPU");
+  const auto input = alpha.contiguous();
+  const int64_t edges = input.size(0), heads = input.size(1);
+  const auto mask = make_dropout(dropout, seed, heads);
+  auto out = at::empty_like(input);
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, input.scalar_type(), "attention_dropout", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* a = input.const_data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    const auto scale = static_cast<acc_t>(mask.scale());
+    at::parallel_for(0, edges, 1 << 12, [&](int64_t begin, int64_t end) {
+      for (int64_t e = begin; e < end; ++e)
+        for (int64_t h = 0; h < heads; ++h)
+          o[e * heads + h] = static_cast<scalar_t>(static_cast<acc_t>(a[e * heads + h]) * scale *
+                                                   static_cast<acc_t>(mask.keep(e, h)));
+    });
+  });
+  return out;
+}
+
+}  // namespace gat_pyg

@@ -1,0 +1,47 @@
+// Operator schemas (namespace gat_pyg) and their CPU kernels. Fake (meta) kernels, autograd and
+// vmap rules are registered from Python (gat_pyg/kernels/library.py), as torch.library
+// recommends for ops whose backward is another op.
+//
+// The forward ops take the transposed order (t_ptr, t_col, t_perm) without reading it, so that
+// torch.library.register_autograd's setup_context can save it for the backward op; it is
+// optional there (None when no gradient will be asked for, e.g. inference).
+#include <Python.h>
+#include <torch/library.h>
+
+#include "ops.h"
+
+// Importing gat_pyg.kernels._C loads this library and runs the registrations below; the module
+// itself is empty (the operators are reached through torch.ops.gat_pyg).
+extern "C" PyObject* PyInit__C(void) {
+  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  return PyModule_Create(&module);
+}
+
+TORCH_LIBRARY(gat_pyg, m) {
+  m.def("gat_forward(Tensor ptr, Tensor src, Tensor? t_ptr, Tensor? t_col, Tensor? t_perm, "
+        "Tensor s_src, Tensor? s_dst, Tensor? s_edge, Tensor h_src, float negative_slope, "
+        "float dropout, Tensor? seed) -> (Tensor out, Tensor alpha)");
+  m.def("gat_backward(Tensor grad_out, Tensor? grad_alpha, Tensor ptr, Tensor src, "
+        "Tensor t_ptr, Tensor t_col, Tensor t_perm, Tensor s_src, Tensor? s_dst, "
+        "Tensor? s_edge, Tensor h_src, Tensor alpha, float negative_slope, float dropout, "
+        "Tensor? seed, bool[4] output_mask) -> (Tensor grad_s_src, Tensor grad_s_dst, "
+        "Tensor grad_s_edge, Tensor grad_h_src)");
+  m.def("gatv2_forward(Tensor ptr, Tensor src, Tensor? t_ptr, Tensor? t_col, Tensor? t_perm, "
+        "Tensor x_l, Tensor x_r, Tensor att, Tensor? edge_attr, Tensor? w_edge, Tensor h_src, "
+        "float negative_slope, float dropout, Tensor? seed) -> (Tensor out, Tensor alpha)");
+  m.def("gatv2_backward(Tensor grad_out, Tensor? grad_alpha, Tensor ptr, Tensor src, "
+        "Tensor t_ptr, Tensor t_col, Tensor t_perm, Tensor x_l, Tensor x_r, Tensor att, "
+        "Tensor? edge_attr, Tensor? w_edge, Tensor h_src, Tensor alpha, float negative_slope, "
+        "float dropout, Tensor? seed, bool[6] output_mask) -> (Tensor grad_x_l, "
+        "Tensor grad_x_r, Tensor grad_att, Tensor grad_edge_attr, Tensor grad_w_edge, "
+        "Tensor grad_h_src)");
+  m.def("attention_dropout(Tensor alpha, float dropout, Tensor? seed) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(gat_pyg, CPU, m) {
+  m.impl("gat_forward", &gat_pyg::gat_forward);
+  m.impl("gat_backward", &gat_pyg::gat_backward);
+  m.impl("gatv2_forward", &gat_pyg::gatv2_forward);
+  m.impl("gatv2_backward", &gat_pyg::gatv2_backward);
+  m.impl("attention_dropout", &gat_pyg::attention_dropout);
+}

@@ -1,0 +1,234 @@
+"""Loads the native library and registers what torch needs around its operators.
+
+The operators themselves (schemas and CPU kernels) are defined in C++ (``csrc/ops.cpp``) under
+the ``gat_pyg`` namespace. Here, once the library is loaded:
+
+* ``torch.library.register_fake``: shapes without computing, for ``torch.compile`` / export;
+* ``torch.library.register_autograd``: each forward op's backward is its ``*_backward`` op
+  (first derivatives only); ``attention_dropout`` is linear, so it is its own backward;
+* ``torch.library.register_vmap``: every op is mapped by a loop over the batch (one kernel
+  call per batch element, results stacked);
+* ``transformable(...)``: the same forward/backward as ``torch.autograd.Function`` classes with
+  ``setup_context`` and a generated vmap rule. torch 2.13 implements ``register_autograd`` with
+  an autograd.Function without ``setup_context``, which ``torch.func.grad`` / ``jacrev`` refuse;
+  the wrappers in ``attention.py`` use these classes while a ``torch.func`` transform is active.
+
+Setting the environment variable ``GAT_PYG_NATIVE=0`` skips loading the library (the pure-torch
+paths are then used everywhere); whether it loaded is logged once at debug level on the
+``gat_pyg.kernels`` logger.
+"""
+import logging
+import os
+from typing import Optional
+
+import torch
+
+log = logging.getLogger('gat_pyg.kernels')
+
+_LOAD_ERROR: Optional[str] = None
+
+
+def _load() -> Optional[str]:
+    """Loads the library; returns why it is unavailable, or None when it loaded."""
+    if os.environ.get('GAT_PYG_NATIVE') == '0':
+        return 'disabled by GAT_PYG_NATIVE=0'
+    try:
+        from gat_pyg.kernels import _C   # noqa: F401  (loading registers the operators)
+    except (ImportError, OSError, RuntimeError) as error:
+        # ImportError: not built. OSError / RuntimeError: built against another torch, or the
+        # namespace is already registered by another copy of the library.
+        return f'{type(error).__name__}: {error}'
+    return None
+
+
+def loaded() -> bool:
+    return _LOAD_ERROR is None
+
+
+def load_error() -> Optional[str]:
+    return _LOAD_ERROR
+
+
+# --- registrations (run only when the library loaded) ---------------------------------------
+
+def _empty_or(want: bool, like: torch.Tensor, *sizes) -> torch.Tensor:
+    """The gradient a backward op returns: the full shape if wanted, else an empty tensor."""
+    return like.new_empty(sizes) if want else like.new_empty(0)
+
+
+def _gat_forward_fake(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src,
+                      negative_slope, dropout, seed):
+    heads, channels = h_src.shape[1], h_src.shape[2]
+    return (h_src.new_empty(ptr.shape[0] - 1, heads, channels),
+            h_src.new_empty(src.shape[0], heads))
+
+
+def _gat_backward_fake(grad_out, grad_alpha, ptr, src, t_ptr, t_col, t_perm, s_src, s_dst,
+                       s_edge, h_src, alpha, negative_slope, dropout, seed, output_mask):
+    num_src, heads, channels = h_src.shape
+    return (_empty_or(output_mask[0], h_src, num_src, heads),
+            _empty_or(output_mask[1] and s_dst is not None, h_src, ptr.shape[0] - 1, heads),
+            _empty_or(output_mask[2] and s_edge is not None, h_src, src.shape[0], heads),
+            _empty_or(output_mask[3], h_src, num_src, heads, channels))
+
+
+def _gatv2_forward_fake(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr, w_edge, h_src,
+                        negative_slope, dropout, seed):
+    heads, channels = h_src.shape[1], h_src.shape[2]
+    return (h_src.new_empty(ptr.shape[0] - 1, heads, channels),
+            h_src.new_empty(src.shape[0], heads))
+
+
+def _gatv2_backward_fake(grad_out, grad_alpha, ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att,
+                         edge_attr, w_edge, h_src, alpha, negative_slope, dropout, seed,
+                         output_mask):
+    num_src, heads, channels = x_l.shape
+    edges = edge_attr is not None
+    edge_dim = edge_attr.shape[1] if edges else 0
+    return (_empty_or(output_mask[0], x_l, num_src, heads, channels),
+            _empty_or(output_mask[1], x_l, ptr.shape[0] - 1, heads, channels),
+            _empty_or(output_mask[2], x_l, heads, channels),
+            _empty_or(output_mask[3] and edges, x_l, src.shape[0], edge_dim),
+            _empty_or(output_mask[4] and edges, x_l, heads * channels, edge_dim),
+            _empty_or(output_mask[5], x_l, num_src, heads, channels))
+
+
+def _attention_dropout_fake(alpha, dropout, seed):
+    return torch.empty_like(alpha)
+
+
+def _contiguous(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    return None if t is None else t.contiguous()
+
+
+def _grads(grads, mask):
+    return tuple(g if want else None for g, want in zip(grads, mask))
+
+
+# Forward inputs: ptr, src, t_ptr, t_col, t_perm, <features ...>, negative_slope, dropout, seed.
+# Saved for backward: the graph, the features, the (pre-dropout) alpha and the seed, i.e.
+# O(E + N*H*C) already held by the caller plus alpha [E, H]; the dropout mask is regenerated.
+_GRAPH = 5
+
+
+def _setup_context(ctx, inputs, output):
+    ctx.save_for_backward(*inputs[:-3], output[1], inputs[-1])
+    ctx.negative_slope, ctx.dropout = inputs[-3], inputs[-2]
+    # An unused alpha would otherwise get an [E, H] tensor of zeros as its gradient.
+    ctx.set_materialize_grads(False)
+
+
+def _saved(ctx):
+    *tensors, alpha, seed = ctx.saved_tensors
+    if tensors[2] is None:
+        raise RuntimeError('gat_pyg: backward needs the transposed order (t_ptr, t_col, '
+                           't_perm); pass it to the forward call when gradients are needed')
+    return tensors, alpha, seed
+
+
+def _upstream(grad_out, tensors):
+    """grad_out, contiguous; zeros if only alpha was used (h_src is the last feature saved)."""
+    if grad_out is None:
+        ptr, h_src = tensors[0], tensors[-1]
+        return h_src.new_zeros(ptr.shape[0] - 1, *h_src.shape[1:])
+    return grad_out.contiguous()
+
+
+def _gat_backward(ctx, grad_out, grad_alpha):
+    tensors, alpha, seed = _saved(ctx)
+    s_dst, s_edge = tensors[6], tensors[7]
+    needs = ctx.needs_input_grad
+    mask = [needs[5], needs[6] and s_dst is not None, needs[7] and s_edge is not None, needs[8]]
+    grads = torch.ops.gat_pyg.gat_backward(
+        _upstream(grad_out, tensors), _contiguous(grad_alpha), *tensors, alpha,
+        ctx.negative_slope, ctx.dropout, seed, mask)
+    return (None, ) * _GRAPH + _grads(grads, mask) + (None, None, None)
+
+
+def _gatv2_backward(ctx, grad_out, grad_alpha):
+    tensors, alpha, seed = _saved(ctx)
+    edge_attr = tensors[8]
+    needs = ctx.needs_input_grad
+    mask = [needs[5], needs[6], needs[7], needs[8] and edge_attr is not None,
+            needs[9] and edge_attr is not None, needs[10]]
+    grads = torch.ops.gat_pyg.gatv2_backward(
+        _upstream(grad_out, tensors), _contiguous(grad_alpha), *tensors, alpha,
+        ctx.negative_slope, ctx.dropout, seed, mask)
+    return (None, ) * _GRAPH + _grads(grads, mask) + (None, None, None)
+
+
+def _dropout_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(inputs[2])
+    ctx.dropout = inputs[1]
+
+
+def _dropout_backward(ctx, grad):
+    (seed, ) = ctx.saved_tensors
+    return torch.ops.gat_pyg.attention_dropout(grad.contiguous(), ctx.dropout, seed), None, None
+
+
+def _vmap_by_loop(op):
+    """A vmap rule that calls ``op`` once per batch element and stacks the results.
+
+    Simple and exact for every argument that may be batched (features, graph, seed); a batch
+    of B costs B kernel calls. Batched slices are made contiguous, as the kernels require.
+    (``in_dims`` mirrors the arguments: a list argument such as ``output_mask`` gets a list.)
+    """
+    def rule(info, in_dims, *args):
+        def sample(b):
+            return (a.select(d, b).contiguous() if isinstance(a, torch.Tensor) and d is not None
+                    else a for a, d in zip(args, in_dims))
+
+        results = [op(*sample(b)) for b in range(info.batch_size)]
+        if isinstance(results[0], torch.Tensor):
+            return torch.stack(results), 0
+        outputs = tuple(torch.stack(parts) for parts in zip(*results))
+        return outputs, (0, ) * len(outputs)
+    return rule
+
+
+# op name -> (fake, setup_context, backward); the backward ops have no autograd of their own.
+_REGISTRY = {
+    'gat_forward': (_gat_forward_fake, _setup_context, _gat_backward),
+    'gatv2_forward': (_gatv2_forward_fake, _setup_context, _gatv2_backward),
+    'attention_dropout': (_attention_dropout_fake, _dropout_setup_context, _dropout_backward),
+    'gat_backward': (_gat_backward_fake, None, None),
+    'gatv2_backward': (_gatv2_backward_fake, None, None),
+}
+
+
+def _transformable(name: str, setup_context, backward) -> type:
+    """``torch.ops.gat_pyg.<name>`` as an autograd.Function usable under torch.func transforms."""
+    op = getattr(torch.ops.gat_pyg, name).default
+
+    def forward(*args):
+        return op(*args)
+
+    return type(f'Transformable_{name}', (torch.autograd.Function, ), {
+        'generate_vmap_rule': True,
+        'forward': staticmethod(forward),
+        'setup_context': staticmethod(setup_context),
+        'backward': staticmethod(backward),
+    })
+
+
+TRANSFORMABLE = {}
+
+
+def _register() -> None:
+    for name, (fake, setup_context, backward) in _REGISTRY.items():
+        qualname = f'gat_pyg::{name}'
+        torch.library.register_fake(qualname, fake)
+        op = getattr(torch.ops.gat_pyg, name).default
+        torch.library.register_vmap(qualname, _vmap_by_loop(op))
+        if backward is not None:
+            torch.library.register_autograd(qualname, backward, setup_context=setup_context)
+            TRANSFORMABLE[name] = _transformable(name, setup_context, backward)
+
+
+_LOAD_ERROR = _load()
+if _LOAD_ERROR is None:
+    _register()
+    log.debug('gat_pyg native kernels loaded (torch.ops.gat_pyg)')
+else:
+    log.debug('gat_pyg native kernels not loaded: %s', _LOAD_ERROR)
