@@ -124,8 +124,9 @@ class BaseModel(Module):
         kept across epochs).
 
         When every layer is a :class:`~gat_pyg.AttentionConv` with the same ``add_self_loops``
-        (the models pass no edge features), this is one :class:`~gat_pyg.nn.graph.PreparedGraph` for all of
-        them, reused while ``edge_index`` keeps its contents (a
+        (the models pass no edge features), this is one
+        :class:`~gat_pyg.nn.graph.PreparedGraph` for all of them, reused while ``edge_index``
+        keeps its contents (a
         :class:`~gat_pyg.nn.graph.GraphCache`: one O(E) comparison per call). Otherwise, and
         for a graph already prepared, ``edge_index`` as given.
         """

@@ -179,6 +179,14 @@ class AttentionConv(MessagePassing):
         pure-torch fused path."""
         raise NotImplementedError
 
+    @staticmethod
+    def kernel_graph(graph: PreparedGraph, *inputs: OptTensor) -> tuple:
+        """``(ptr, src, t_ptr, t_col, t_perm)`` for the native kernels; the transposed order,
+        which only backward reads, is left out (``None``) when no input needs a gradient."""
+        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
+            return (graph.ptr, graph.src, *graph.transpose())
+        return graph.ptr, graph.src, None, None, None
+
     # Shared machinery -----------------------------------------------------------------------
 
     def forward(

@@ -14,6 +14,23 @@ from gat_pyg.nn.attention import AttentionConv
 from gat_pyg.nn.graph import PreparedGraph
 
 
+def dot_heads(h: Tensor, att: Tensor) -> Tensor:
+    """``(h * att).sum(-1)``: per node and head, ``[N, H, C] x [1, H, C] -> [N, H]``.
+
+    Computed as one matrix product with the block-diagonal ``[H * C, H]`` matrix holding each
+    head's vector, which costs less than the broadcast product and its reduction (and their
+    backward) on large graphs.
+    """
+    heads, channels = att.shape[-2:]
+    eye = torch.eye(heads, dtype=att.dtype, device=att.device)
+    block = (att.reshape(heads, channels, 1) * eye.view(heads, 1, heads))
+    return h.reshape(*h.shape[:-2], heads * channels) @ block.view(heads * channels, heads)
+
+
+def _to(t: OptTensor, dtype: torch.dtype) -> OptTensor:
+    return None if t is None else t.to(dtype)
+
+
 class GATConv(AttentionConv):
     r"""The graph attentional operator from `"Graph Attention Networks"
     <https://arxiv.org/abs/1710.10903>`_, a drop-in replacement for
@@ -115,8 +132,8 @@ class GATConv(AttentionConv):
         return h_src, self.linear(lin_dst, x_dst).view(shape)
 
     def node_scores(self, h_src: Tensor, h_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
-        s_src = (h_src * self.att_src).sum(dim=-1)
-        return s_src, None if h_dst is None else (h_dst * self.att_dst).sum(dim=-1)
+        return dot_heads(h_src, self.att_src), None if h_dst is None else \
+            dot_heads(h_dst, self.att_dst)
 
     def edge_score(self, s_j: Tensor, s_i: OptTensor, edge_attr: OptTensor) -> Tensor:
         score = s_j if s_i is None else s_j + s_i
@@ -139,5 +156,7 @@ class GATConv(AttentionConv):
     def native_attention(self, graph: PreparedGraph, h_src: Tensor, s_src: Tensor,
                          s_dst: OptTensor, edge_attr: OptTensor) -> Tuple[Tensor, Tensor]:
         s_edge = None if edge_attr is None else self.edge_attr_score(edge_attr)
-        return kernels.gat_attention(graph, s_src, s_dst, s_edge, h_src, self.negative_slope,
-                                     self.dropout, self.training)
+        dtype = h_src.dtype
+        return kernels.gat_attention(*self.kernel_graph(graph, s_src, s_dst, s_edge, h_src),
+                                     s_src.to(dtype), _to(s_dst, dtype), _to(s_edge, dtype),
+                                     h_src, self.negative_slope, self.dropout, self.training)

@@ -141,9 +141,14 @@ class GATv2Conv(AttentionConv):
 
     def native_attention(self, graph: PreparedGraph, h_src: Tensor, s_src: Tensor,
                          s_dst: OptTensor, edge_attr: OptTensor) -> Tuple[Tensor, Tensor]:
-        w_edge = None if edge_attr is None else self.lin_edge.weight
-        return kernels.gatv2_attention(graph, s_src, s_dst, self.att, edge_attr, w_edge, h_src,
-                                       self.negative_slope, self.dropout, self.training)
+        dtype = h_src.dtype
+        w_edge = None if edge_attr is None else self.lin_edge.weight.to(dtype)
+        edge_attr = None if edge_attr is None else edge_attr.to(dtype)
+        att = self.att.view(self.heads, self.out_channels).to(dtype)
+        return kernels.gatv2_attention(
+            *self.kernel_graph(graph, s_src, s_dst, att, edge_attr, w_edge, h_src),
+            s_src.to(dtype), s_dst.to(dtype), att, edge_attr, w_edge, h_src,
+            self.negative_slope, self.dropout, self.training)
 
     def sorted_edge_score(self, s_src: Tensor, s_dst: OptTensor, graph: PreparedGraph,
                           edge_attr: OptTensor) -> Tensor:

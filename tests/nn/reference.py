@@ -4,6 +4,7 @@ forms, and a plain NumPy implementation of the GAT / GATv2 formulas.
 Imported by the test modules of this folder as ``reference`` (pytest puts the folder of a test
 module without ``__init__.py`` on ``sys.path``).
 """
+import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -19,6 +20,9 @@ import gat_pyg
 OURS = {'gat': gat_pyg.GATConv, 'gatv2': gat_pyg.GATv2Conv}
 THEIRS = {'gat': pyg_nn.GATConv, 'gatv2': pyg_nn.GATv2Conv}
 KINDS = tuple(OURS)
+
+# Every test taking ``fast_path`` runs each implementation (see tests/nn/conftest.py).
+FAST = pytest.mark.parametrize('fast_path', ['plain', 'fused', 'native'], indirect=True)
 
 # Tolerances of the issue: float32 outputs / attention, float32 gradients, fast vs plain path.
 OUT_TOL = dict(atol=1e-6, rtol=1e-5)
@@ -84,6 +88,18 @@ def as_input_form(edge_index: Tensor, form: str, num_src: int, num_dst: int):
         from torch_sparse import SparseTensor
         return SparseTensor(row=edge_index[1], col=edge_index[0], sparse_sizes=size)
     raise ValueError(form)
+
+
+def require_native() -> None:
+    """Skips a test of the native kernels when the library is not built, saying why; fails
+    instead with ``GAT_PYG_EXPECT_NATIVE=1`` (CI builds it, so a broken build cannot pass)."""
+    from gat_pyg import kernels
+    if kernels.available():
+        return
+    reason = f'gat_pyg native kernels not available: {kernels.load_error()}'
+    if os.environ.get('GAT_PYG_EXPECT_NATIVE') == '1':
+        pytest.fail(f'{reason} (GAT_PYG_EXPECT_NATIVE=1 expects them built)')
+    pytest.skip(reason)
 
 
 def require_torch_sparse() -> None:

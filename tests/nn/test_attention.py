@@ -4,10 +4,9 @@ import pytest
 import torch
 
 import gat_pyg
-from reference import (KINDS, OURS, OUT_TOL, THEIRS, features, layer_pair, random_graph,
+from reference import (FAST, KINDS, OURS, OUT_TOL, THEIRS, features, layer_pair, random_graph,
                        randomize_parameters)
 
-FAST = pytest.mark.parametrize('fast_path', [False, True], ids=['plain', 'fast'])
 
 
 def build(kind, *args, seed=0, **kwargs):

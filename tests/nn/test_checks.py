@@ -3,9 +3,9 @@ the offending argument (both layers, both paths)."""
 import pytest
 import torch
 
-from reference import KINDS, OURS, as_input_form, features, random_graph, require_torch_sparse
+from reference import (FAST, KINDS, OURS, as_input_form, features, random_graph,
+                       require_torch_sparse)
 
-FAST = pytest.mark.parametrize('fast_path', [False, True], ids=['plain', 'fast'])
 EDGE_INDEX = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]])
 
 

@@ -5,9 +5,20 @@ import pytest
 import torch
 
 import gat_pyg.nn.fused as fused
+from gat_pyg import kernels
 from reference import (KINDS, OURS, PATH_TOL, as_input_form, clone_inputs, features, loss_of,
-                       random_graph, randomize_parameters, require_torch_sparse,
-                       split_returned)
+                       random_graph, randomize_parameters, require_native,
+                       require_torch_sparse, split_returned)
+
+
+@pytest.fixture(autouse=True, params=['fused', 'native'])
+def implementation(request, monkeypatch):
+    """Every test here compares one fast implementation with the plain path."""
+    if request.param == 'fused':
+        monkeypatch.setattr(kernels, 'available', lambda: False)
+    else:
+        require_native()
+    return request.param
 
 
 def path_pair(kind, *args, seed=0, **kwargs):
@@ -174,3 +185,17 @@ def test_automatic_choice(kind, monkeypatch):
     assert len(calls) == 1 and len(seen) == 1
     layer(x, edge_index)
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_the_chosen_implementation_runs(kind, implementation, monkeypatch):
+    """The automatic choice takes the native kernels when they are loaded and the pure-torch
+    fused path when they are not (the fixture hides them), never PyG's propagate here."""
+    calls = []
+    name = 'gat_attention' if kind == 'gat' else 'gatv2_attention'
+    real = getattr(kernels, name)
+    monkeypatch.setattr(kernels, name, lambda *a, **k: calls.append(1) or real(*a, **k))
+    layer = OURS[kind](5, 3, heads=2)
+    monkeypatch.setattr(layer, 'propagate', lambda *a, **k: pytest.fail('plain path taken'))
+    layer(features(10, 5, seed=1), random_graph(10, 10, 30, seed=2))
+    assert len(calls) == (1 if implementation == 'native' else 0)

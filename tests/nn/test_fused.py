@@ -11,6 +11,7 @@ from gat_pyg.nn.functional import dropout_features as dropout
 from gat_pyg.nn.functional import keep_mask
 from gat_pyg.nn.fused import blocked_gatv2_score, csr_aggregate, sparse_linear
 from gat_pyg.nn.graph import prepare_graph
+from reference import FAST
 
 
 def build_csr_graph(edge_index, num_src, num_dst):
@@ -139,7 +140,7 @@ def test_dropout_mask_semantics():
 
 @pytest.mark.parametrize('conv_cls', [GATConv, GATv2Conv])
 @pytest.mark.parametrize('layout', [torch.sparse_coo, torch.sparse_csr])
-@pytest.mark.parametrize('fast_path', [False, True])
+@FAST
 def test_sparse_features_give_dense_outputs_and_gradients(conv_cls, layout, fast_path):
     dense = sparse_features(9, 6, seed=4, dtype=torch.float32)
     x = dense.to_sparse() if layout == torch.sparse_coo else dense.to_sparse_csr()

@@ -3,11 +3,11 @@ import numpy as np
 import pytest
 
 import gat_pyg
-from reference import (IN_CHANNELS, LITERAL_EDGES as EDGES, NUM_NODES, OUT_CHANNELS,
+from reference import (FAST, IN_CHANNELS, LITERAL_EDGES as EDGES, NUM_NODES, OUT_CHANNELS,
                        assert_matches_numpy, numpy_gat, run_with_numpy_weights, with_self_loops)
 
 
-@pytest.mark.parametrize('fast_path', [False, True], ids=['plain', 'fast'])
+@FAST
 @pytest.mark.parametrize('add_self_loops', [True, False])
 @pytest.mark.parametrize('heads,concat', [(1, True), (2, True), (2, False)])
 def test_matches_numpy_formula(heads, concat, add_self_loops, fast_path):

@@ -4,11 +4,11 @@ import pytest
 import torch
 
 import gat_pyg
-from reference import (IN_CHANNELS, LITERAL_EDGES as EDGES, NUM_NODES, OUT_CHANNELS,
+from reference import (FAST, IN_CHANNELS, LITERAL_EDGES as EDGES, NUM_NODES, OUT_CHANNELS,
                        assert_matches_numpy, numpy_gatv2, run_with_numpy_weights, with_self_loops)
 
 
-@pytest.mark.parametrize('fast_path', [False, True], ids=['plain', 'fast'])
+@FAST
 @pytest.mark.parametrize('share_weights', [False, True])
 @pytest.mark.parametrize('add_self_loops', [True, False])
 @pytest.mark.parametrize('heads,concat', [(1, True), (2, True), (2, False)])

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from reference import OURS, features, random_graph, randomize_parameters
+from reference import FAST, OURS, features, random_graph, randomize_parameters
 
 CASES = [
     # (kind, constructor kwargs, edge features?, bipartite?)
@@ -21,7 +21,7 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize('fast_path', [False, True], ids=['plain', 'fast'])
+@FAST
 @pytest.mark.parametrize('kind,kwargs,with_edge_attr,bipartite', CASES,
                          ids=[f'{c[0]}-{i}' for i, c in enumerate(CASES)])
 def test_gradcheck(kind, kwargs, with_edge_attr, bipartite, fast_path):

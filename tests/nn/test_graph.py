@@ -17,7 +17,7 @@ import gat_pyg.nn.graph as graph_module
 from gat_pyg import GATConv, GATv2Conv, MaskedGATConv
 from gat_pyg.models import GAT, GATv2
 from gat_pyg.nn.graph import GraphCache, PreparedGraph, prepare_graph
-from reference import (KINDS, OURS, PATH_TOL, THEIRS, as_input_form, features, random_graph,
+from reference import (FAST, KINDS, OURS, PATH_TOL, THEIRS, as_input_form, features, random_graph,
                        randomize_parameters, require_torch_sparse)
 
 EXACT = dict(atol=0, rtol=0)
@@ -154,7 +154,7 @@ def test_neighbor_loader_batches_are_not_sorted_again(kind, monkeypatch):
 # --- layers use it, and accept it ---------------------------------------------------------------
 
 @pytest.mark.parametrize('kind', KINDS)
-@pytest.mark.parametrize('fast_path', [True, False])
+@FAST
 def test_layer_takes_a_prepared_graph(kind, fast_path):
     edge_index = random_graph(12, 12, 40, seed=7)
     x, edge_attr = features(12, 5, seed=8), features(edge_index.size(1), 3, seed=9)
@@ -387,7 +387,7 @@ def bipartite_reference(kind, layer, x_src, x_dst, edges, edge_attr, fill_value)
 
 
 @pytest.mark.parametrize('fill_value', ['mean', 'add', 'max', 'min', 'mul', 0.5])
-@pytest.mark.parametrize('fast_path', [True, False])
+@FAST
 @pytest.mark.parametrize('kind', KINDS)
 def test_bipartite_more_targets_than_sources_with_reduced_loop_features(kind, fast_path,
                                                                         fill_value):

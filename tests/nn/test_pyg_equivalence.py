@@ -12,11 +12,10 @@ import torch
 from torch_geometric import EdgeIndex
 from torch_geometric.utils import is_torch_sparse_tensor, to_edge_index
 
-from reference import (GRAD_TOL, KINDS, OUT_TOL, OURS, THEIRS, as_input_form, assert_same_grads,
-                       clone_inputs, features, layer_pair, loss_of, random_graph,
-                       randomize_parameters, require_torch_sparse, split_returned)
+from reference import (FAST, GRAD_TOL, KINDS, OUT_TOL, OURS, THEIRS, as_input_form,
+                       assert_same_grads, clone_inputs, features, layer_pair, loss_of,
+                       random_graph, randomize_parameters, require_torch_sparse, split_returned)
 
-FAST = pytest.mark.parametrize('fast_path', [False, True], ids=['plain', 'fast'])
 SOURCE = pytest.mark.parametrize('source', ['theirs', 'ours'])
 
 
