@@ -21,7 +21,7 @@ from torch_geometric.nn.resolver import activation_resolver
 from torch_geometric.typing import Adj
 from tqdm.auto import tqdm
 
-from gat_pyg.models.inference import Block, NodeBlocks, node_rows
+from gat_pyg.models.inference import Block, NodeBlocks, NodeRows
 from gat_pyg.nn.functional import dropout_features
 
 
@@ -157,15 +157,17 @@ class BaseModel(Module):
             device = first.device if first is not None else x.device
         device = torch.device(device)
         edge_index, edge_weight = self.inference_edges(edge_index, num_nodes)
-        blocks = NodeBlocks(edge_index, num_nodes, batch_size, edge_weight)
+        # Cut once, used by every layer (the blocks hold E edge ids in all, like the graph).
+        blocks = list(NodeBlocks(edge_index, num_nodes, batch_size, edge_weight))
         h = x
         with tqdm(total=self.num_layers * len(blocks), disable=not progress, leave=False,
                   unit='batch', desc=f'{type(self).__name__} inference') as bar:
             for i, conv in enumerate(self.convs):
+                rows = NodeRows(h)
                 outs = []
                 for block in blocks:
-                    x_src = node_rows(h, block.n_id).to(device)
-                    x_dst = node_rows(x_src, torch.arange(block.end - block.start))
+                    x_src = rows[block.n_id].to(device)
+                    x_dst = rows[block.n_id[:block.end - block.start]].to(device)
                     out = self.inference_layer(conv, x_src, x_dst, _to(block, device))
                     if i < self.num_layers - 1:
                         out = self.act(out)

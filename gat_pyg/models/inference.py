@@ -18,6 +18,7 @@ from typing import Iterator, Optional, Tuple
 
 import torch
 from torch import Tensor
+from torch_geometric.utils.sparse import index2ptr
 
 
 @dataclass
@@ -90,7 +91,48 @@ class NodeBlocks:
         return Block(start, end, torch.cat([targets, others]), edge_index, weight)
 
 
-def node_rows(x: Tensor, index: Tensor) -> Tensor:
-    """Rows ``index`` of node features ``x``, dense or torch.sparse COO (``index_select``
-    supports both; basic slicing does not support sparse tensors)."""
-    return x.index_select(0, index.to(x.device))
+class NodeRows:
+    """Row gathering from node features ``x`` (dense, or torch.sparse COO / CSR), the same
+    layout out as in.
+
+    ``index_select`` of a sparse COO tensor returns an uncoalesced tensor, and coalescing it
+    again cost 7 ms per block on Cora's features (2708 x 1433, 49k stored values) against
+    under 1 ms for the gather itself. The rows are therefore taken through a row pointer
+    computed once: output row ``i`` is the contiguous run of stored values of row ``index[i]``,
+    so emitting the runs in output order gives a result that is coalesced by construction.
+
+    Args:
+        x (Tensor): ``[N, F]`` node features.
+    """
+
+    def __init__(self, x: Tensor):
+        self.x = x
+        self.layout = x.layout
+        if x.layout == torch.sparse_coo:
+            x = x.coalesce()
+            self.ptr = index2ptr(x.indices()[0], x.size(0))
+            self.col, self.values = x.indices()[1], x.values()
+        elif x.layout == torch.sparse_csr:
+            self.ptr, self.col, self.values = x.crow_indices(), x.col_indices(), x.values()
+
+    def __getitem__(self, index: Tensor) -> Tensor:
+        """Rows ``index`` (``[n]`` node ids) of ``x``: ``[n, F]``."""
+        index = index.to(self.x.device)
+        if self.layout == torch.strided:
+            return self.x.index_select(0, index)
+        start = self.ptr[index]
+        counts = self.ptr[index + 1] - start
+        total = int(counts.sum())
+        ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+        # positions in x's storage: each output row's run starts at `start`, shifted so that
+        # one arange over the output entries walks every run.
+        positions = torch.repeat_interleave(start - ptr[:-1], counts, output_size=total)
+        positions += torch.arange(total, device=positions.device)
+        shape = (index.numel(), self.x.size(1))
+        col, values = self.col[positions], self.values[positions]
+        if self.layout == torch.sparse_csr:
+            return torch.sparse_csr_tensor(ptr, col, values, shape, check_invariants=False)
+        rows = torch.repeat_interleave(torch.arange(index.numel(), device=counts.device),
+                                       counts, output_size=total)
+        return torch.sparse_coo_tensor(torch.stack([rows, col]), values, shape,
+                                       is_coalesced=True, check_invariants=False)
