@@ -168,7 +168,7 @@ class BaseModel(Module):
                 for block in blocks:
                     x_src = rows[block.n_id].to(device)
                     x_dst = rows[block.n_id[:block.end - block.start]].to(device)
-                    out = self.inference_layer(conv, x_src, x_dst, _to(block, device))
+                    out = self.inference_layer(conv, x_src, x_dst, block.to(device))
                     if i < self.num_layers - 1:
                         out = self.act(out)
                     outs.append(out.to(x.device))
@@ -218,9 +218,3 @@ def _check_edge_index(edge_index: Any, num_nodes: int) -> None:
     if edge_index.numel() and (int(edge_index.min()) < 0 or int(edge_index.max()) >= num_nodes):
         raise ValueError(f'inference: edge_index holds ids outside [0, {num_nodes}) (x has '
                          f'{num_nodes} rows)')
-
-
-def _to(block: Block, device: torch.device) -> Block:
-    weight = block.edge_weight.to(device) if block.edge_weight is not None else None
-    return Block(block.start, block.end, block.n_id.to(device), block.edge_index.to(device),
-                 weight)

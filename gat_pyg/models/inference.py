@@ -1,5 +1,5 @@
-"""Node blocks for layer-wise inference: a graph cut into runs of consecutive target nodes, each
-with its full in-neighbourhood.
+"""Node blocks and row gathering for layer-wise inference: a graph cut into runs of consecutive
+target nodes, each with its full in-neighbourhood, and the rows of node features they need.
 
 Layer-wise inference (:meth:`gat_pyg.models.BaseModel.inference`, PyG's
 ``BasicGNN.inference`` pattern) computes one layer for every node before the next layer starts.
@@ -42,6 +42,12 @@ class Block:
     def size(self) -> Tuple[int, int]:
         """``(num_src, num_dst)``, the ``size`` argument of a bipartite layer call."""
         return self.n_id.numel(), self.end - self.start
+
+    def to(self, device: torch.device) -> 'Block':
+        """The block with its tensors on ``device``."""
+        weight = self.edge_weight.to(device) if self.edge_weight is not None else None
+        return Block(self.start, self.end, self.n_id.to(device), self.edge_index.to(device),
+                     weight)
 
 
 class NodeBlocks:

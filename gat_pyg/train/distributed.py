@@ -72,6 +72,9 @@ class DistributedReplicas(Replicas):
         self.local_rank = local_rank_from_env()
         self.backend = dist.get_backend()
 
+    def describe(self) -> str:
+        return f'{self.world_size} processes (torchrun, {self.backend})'
+
     def wrap(self, model: BaseModel) -> Module:
         model.to(self.device)
         # DDP broadcasts rank 0's parameters here; with the same seed they are equal already.

@@ -212,6 +212,10 @@ class Replicas:
         """Whether this process evaluates, logs and writes the run folder."""
         return self.rank == 0
 
+    def describe(self) -> str:
+        """Who trains, for the log."""
+        return 'one process'
+
     def wrap(self, model: BaseModel) -> Module:
         """The module that trains (on :attr:`device`; gradients synchronised across
         processes). ``model`` itself is moved to the device."""

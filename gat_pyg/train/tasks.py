@@ -102,7 +102,8 @@ def make_task(config: TrainConfig, data: Union[Data, InductiveData],
             or the three graph datasets of an inductive dataset.
         replicas (Replicas, optional): The processes training together.
             (default: this one, on the CPU)
-        progress (bool, optional): Progress bars over batches. (default: ``False``)
+        progress (bool, optional): Progress bars over batches (rank 0 only).
+            (default: ``False``)
 
     Raises:
         ValueError: as :func:`run_kind` and :meth:`Precision.resolve`; more processes than
@@ -112,6 +113,7 @@ def make_task(config: TrainConfig, data: Union[Data, InductiveData],
     replicas = replicas if replicas is not None else Replicas()
     kind = run_kind(config, replicas.world_size)
     precision = Precision.resolve(config.precision, replicas.device)
+    progress = progress and replicas.is_main          # one set of bars per run
     if kind.setting == 'inductive':
         if isinstance(data, Data) or len(data) != 3:
             raise TypeError(f'make_task: {config.dataset!r} is inductive: data must be the '
@@ -204,12 +206,9 @@ def launch(config: TrainConfig, load: Callable[[], Any],
 def _fit(config: TrainConfig, task: Task, replicas: Replicas,
          out_dir: Optional[Union[str, Path]], progress: bool) -> RunResult:
     if replicas.is_main:
-        backend = getattr(replicas, 'backend', None)
-        log.info('%s/%s seed %d: %s training, %s; %s on %s, precision %s%s',
-                 config.dataset, config.model, config.seed, run_kind(config, replicas.world_size)
-                 .setting, task.describe(),
-                 'one process' if replicas.world_size == 1 else
-                 f'{replicas.world_size} processes (torchrun, {backend})',
-                 replicas.device, config.precision,
+        # The first line of a run's log says which cell of the table it is in.
+        log.info('%s/%s seed %d: %s training, %s; %s on %s, precision %s%s', config.dataset,
+                 config.model, config.seed, run_kind(config, replicas.world_size).setting,
+                 task.describe(), replicas.describe(), replicas.device, config.precision,
                  ', deterministic algorithms' if config.deterministic else '')
     return fit(config, task, out_dir, progress, replicas)[0]
