@@ -29,6 +29,7 @@ floating-point sums:
 """
 import contextlib
 import datetime
+import gc
 import logging
 import os
 from typing import Callable, Iterator, List, Optional, Sequence, Tuple
@@ -144,6 +145,9 @@ def process_group(config: TrainConfig) -> Iterator[DistributedReplicas]:
     try:
         yield DistributedReplicas(device)
     finally:
+        # DDP wrappers hold reference cycles; collected only at the interpreter's exit, after
+        # the group is gone, their destructor was seen to hang a rank (gloo, torch 2.13).
+        gc.collect()
         dist.destroy_process_group()
 
 
