@@ -17,10 +17,9 @@ from gat_pyg.data.planetoid import DATASETS, MIRROR_ENV, ROOT_ENV
 from gat_pyg.data.ppi import load_ppi
 from gat_pyg.train.config import (INDUCTIVE_DATASETS, MODEL_NAMES, TrainConfig, config_fields,
                                   is_list_field, load_config, parse_override, type_name)
-from gat_pyg.train.distributed import process_group, train_distributed, world_size_from_env
-from gat_pyg.train.inductive import train_inductive
-from gat_pyg.train.loop import RunResult, load_data, run_dir, train_run
+from gat_pyg.train.loop import load_data, run_dir
 from gat_pyg.train.reproduce import RESULT_FILES, format_table, reproduce
+from gat_pyg.train.tasks import launch
 
 log = logging.getLogger('gat_pyg')
 
@@ -82,6 +81,7 @@ BENCHMARKS = {
     'epoch': 'gat_pyg.bench.epoch',
     'layer': 'gat_pyg.bench.layer',
     'minibatch': 'gat_pyg.bench.minibatch',
+    'ddp': 'gat_pyg.bench.ddp',
 }
 """``gat-pyg bench NAME`` -> the module whose ``main(argv)`` runs it (``benchmarks/NAME.py``)."""
 
@@ -143,22 +143,12 @@ def _run_train(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
     config = (load_config(args.config, overrides) if args.config is not None
               else TrainConfig.from_dict(overrides))
     folder = run_dir(args.out, config)
-    progress = not args.no_progress
-    if config.dataset in INDUCTIVE_DATASETS:
-        result = _train_inductive(args, config, folder, progress)
-    elif world_size_from_env() > 1:
-        # Launched by torchrun: every rank trains, rank 0 alone prints and writes.
-        with process_group() as replicas:
-            with replicas.main_first():  # rank 0 processes the raw files, the others read
-                data = load_data(config, root=args.data_root, mirror=args.mirror,
-                                 verify=not args.no_verify)
-            result, _ = train_distributed(config, data, replicas, folder, progress)
-        if not replicas.is_main:
-            return 0
-    else:
-        data = load_data(config, root=args.data_root, mirror=args.mirror,
-                         verify=not args.no_verify)
-        result = train_run(config, data, folder, progress=progress)
+    # How the run trains (one process or this rank of torchrun, full or mini-batch, on which
+    # device) is the dispatch's decision; the command only says how to read the data.
+    result = launch(config, lambda: _load_train_data(args, config), folder,
+                    progress=not args.no_progress)
+    if result is None:          # a torchrun rank other than 0: rank 0 prints and writes
+        return 0
     score = {'acc': 'Test acc (%)', 'micro_f1': 'Test micro-F1 (%)'}[result.metric]
     print(f'| Dataset | Model | Seed | {score} | Val {score[5:]} | Checkpoint epoch | Epochs '
           '| Time (s) |\n|---|---|---:|---:|---:|---:|---:|---:|\n'
@@ -169,17 +159,15 @@ def _run_train(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
     return 0
 
 
-def _train_inductive(args: argparse.Namespace, config: TrainConfig, folder: Path,
-                     progress: bool) -> RunResult:
-    if world_size_from_env() > 1:
-        raise ValueError(f'multi-process training (torchrun) supports the Planetoid datasets, '
-                         f'not {config.dataset!r}; run it as one process')
+def _load_train_data(args: argparse.Namespace, config: TrainConfig) -> Any:
+    if config.dataset not in INDUCTIVE_DATASETS:
+        return load_data(config, root=args.data_root, mirror=args.mirror,
+                         verify=not args.no_verify)
     for flag, given in (('--mirror', args.mirror is not None), ('--no-verify', args.no_verify)):
         if given:
             raise ValueError(f'{flag} applies to the Planetoid files only, not to '
                              f'{config.dataset!r} (read from --data-root)')
-    train, val, test = load_ppi(args.data_root)
-    return train_inductive(config, train, val, test, folder, progress=progress)
+    return load_ppi(args.data_root)
 
 
 def _run_reproduce(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:

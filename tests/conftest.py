@@ -1,4 +1,5 @@
-"""Fixtures shared by the data, model, training and CLI tests: the real Planetoid mirror.
+"""Fixtures shared by the data, model, training and CLI tests: the real Planetoid mirror, and
+the devices to run on.
 
 The mirror is ``../shared/data/planetoid`` from the repository root (or
 ``$GAT_PYG_PLANETOID_MIRROR``, which CI points at the same folder). Tests that need it fail, not
@@ -8,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MIRROR = REPO_ROOT.parent / 'shared' / 'data' / 'planetoid'
@@ -35,3 +37,14 @@ def cora(data_root, mirror):
     """Cora, public split, sparse features."""
     from gat_pyg.data import load_planetoid
     return load_planetoid('cora', root=data_root, mirror=str(mirror), sparse=True)
+
+
+CUDA_MISSING = 'CUDA not available'
+
+
+@pytest.fixture(params=['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
+    not torch.cuda.is_available(), reason=CUDA_MISSING))])
+def device(request) -> torch.device:
+    """Each test that takes it runs on the CPU, and on the first GPU when CUDA is available;
+    without CUDA the GPU case is collected and reported as skipped, 'CUDA not available'."""
+    return torch.device(request.param)

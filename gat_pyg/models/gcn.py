@@ -1,10 +1,14 @@
 """The GCN of Kipf & Welling (2017), built on PyG's own GCNConv."""
-from typing import Any
+from typing import Any, Optional, Tuple
 
+from torch import Tensor
 from torch.nn import Module
 from torch_geometric.nn import GCNConv
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.utils import scatter
 
 from gat_pyg.models.base import BaseModel
+from gat_pyg.models.inference import Block
 from gat_pyg.nn.graph import PreparedGraph
 
 
@@ -41,3 +45,21 @@ class GCN(BaseModel):
             raise TypeError("edge_index: a PreparedGraph holds the graph as attention layers "
                             "read it; GCN takes the [2, E] edge_index (or a sparse adjacency)")
         return edge_index
+
+    # Layer-wise inference. GCNConv takes no bipartite input, and its symmetric normalisation
+    # 1 / sqrt(deg(j) deg(i)) needs every node's degree in the whole graph, which a block does
+    # not have (its sources' in-edges are missing). So the normalised weights are computed once
+    # on the whole graph, exactly as GCNConv's forward computes them (gcn_norm with self-loops,
+    # the layers' defaults), and each block applies the layer's formula itself:
+    # out_i = sum_j w_ji (x_j W) + b.
+    def inference_edges(self, edge_index: Tensor,
+                        num_nodes: int) -> Tuple[Tensor, Optional[Tensor]]:
+        return gcn_norm(edge_index, None, num_nodes, add_self_loops=True)
+
+    def inference_layer(self, conv: Module, x_src: Tensor, x_dst: Tensor,
+                        block: Block) -> Tensor:
+        src, dst = block.edge_index
+        projected = conv.lin(x_src)
+        messages = block.edge_weight.to(projected.dtype).view(-1, 1) * projected[src]
+        out = scatter(messages, dst, dim=0, dim_size=block.size[1], reduce='sum')
+        return out + conv.bias if conv.bias is not None else out

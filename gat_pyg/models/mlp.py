@@ -1,5 +1,5 @@
 """The graph-free baseline: the same model with layers that ignore the edges."""
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 from torch import Tensor
 from torch.nn import Module
@@ -7,6 +7,7 @@ from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.typing import Adj
 
 from gat_pyg.models.base import BaseModel
+from gat_pyg.models.inference import Block
 
 
 class NodeLinear(Linear):
@@ -40,3 +41,12 @@ class MLP(BaseModel):
     def init_conv(self, in_channels: int, out_channels: int, last: bool, *, bias: bool,
                   **_: Any) -> Module:
         return NodeLinear(in_channels, out_channels, bias=bias, weight_initializer='glorot')
+
+    # Layer-wise inference needs no neighbours: blocks without edges, the layer on the targets.
+    def inference_edges(self, edge_index: Tensor,
+                        num_nodes: int) -> Tuple[Tensor, Optional[Tensor]]:
+        return edge_index[:, :0], None
+
+    def inference_layer(self, conv: Module, x_src: Tensor, x_dst: Tensor,
+                        block: Block) -> Tensor:
+        return conv(x_dst)

@@ -23,6 +23,11 @@ EARLY_STOPPING = ('gat', 'gcn', 'none')
 INDUCTIVE_DATASETS = ('ppi',)
 """Datasets of many graphs, trained whole graph by graph (:mod:`gat_pyg.train.inductive`)."""
 PLANETOID_DATASETS = tuple(DATASETS)
+PRECISIONS = ('32', 'bf16-mixed', '16-mixed')
+"""Lightning's precision names (:mod:`gat_pyg.train.device`)."""
+BACKENDS = ('auto', 'gloo', 'nccl')
+DEVICE_FORM = re.compile(r'auto|cpu|cuda(:[0-9]+)?')
+"""The device names a config may hold; whether the machine has them is checked at run time."""
 
 
 def _field(default: Any, help: str, choices: Optional[Sequence[str]] = None,
@@ -86,8 +91,30 @@ class TrainConfig:
         "(as NeighborLoader: the first count is for the batch's target nodes, the next for "
         'their sampled neighbours, ...); null = all at every hop. Needs batch_size.',
         datasets=PLANETOID_DATASETS)
+    inference_batch_size: Optional[int] = _field(
+        None, 'Layer-wise evaluation: validation and test compute each layer for all nodes in '
+        'batches of this many target nodes over their full in-neighbourhood '
+        '(BaseModel.inference), so no whole-graph activation of a layer is needed at once; '
+        'the same numbers as one full-graph forward pass. null = one full-graph forward pass.',
+        datasets=PLANETOID_DATASETS)
+    device: str = _field(
+        'auto', 'Where to train and evaluate: auto (the GPU when CUDA is available, else the '
+        'CPU), cpu, cuda or cuda:N. Under torchrun each process uses cuda:LOCAL_RANK (auto: the '
+        'CPU when the machine has fewer GPUs than processes).')
+    precision: str = _field(
+        '32', "Arithmetic of the forward passes (Lightning's names): 32 = float32; bf16-mixed "
+        '/ 16-mixed = autocast to bfloat16 / float16 with float32 parameters (16-mixed also '
+        'scales the loss).', choices=PRECISIONS)
+    deterministic: bool = _field(
+        False, 'Call torch.use_deterministic_algorithms(True) for the run: an operation '
+        'without a deterministic implementation then raises instead of varying.')
+    backend: str = _field(
+        'auto', 'torch.distributed backend under torchrun: auto (nccl on GPUs, gloo on the '
+        'CPU), gloo or nccl.', choices=BACKENDS)
 
     def __post_init__(self) -> None:
+        if isinstance(self.precision, int) and not isinstance(self.precision, bool):
+            self.precision = str(self.precision)      # YAML reads `precision: 32` as an int
         for f in dataclasses.fields(self):
             _check_type(f.name, getattr(self, f.name), f.type)
             if f.type is float:
@@ -112,6 +139,7 @@ class TrainConfig:
         if self.seed < 0:
             raise ValueError(f"config key 'seed': must be >= 0, got {self.seed}")
         self._check_minibatch()
+        self._check_devices()
 
     def _check_minibatch(self) -> None:
         if self.batch_size is not None and self.batch_size < 1:
@@ -129,6 +157,15 @@ class TrainConfig:
         if any(n == 0 or n < -1 for n in self.num_neighbors):
             raise ValueError(f"config key 'num_neighbors': each count must be >= 1, or -1 for "
                              f'all neighbours, got {self.num_neighbors}')
+
+    def _check_devices(self) -> None:
+        # Only the form: whether this machine has the device is resolve_device's question.
+        if not DEVICE_FORM.fullmatch(self.device):
+            raise ValueError(f"config key 'device': expected auto, cpu, cuda or cuda:N (N a GPU "
+                             f'index), got {self.device!r}')
+        if self.inference_batch_size is not None and self.inference_batch_size < 1:
+            raise ValueError(f"config key 'inference_batch_size': must be >= 1 (or null for "
+                             f'one full-graph forward pass), got {self.inference_batch_size}')
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> 'TrainConfig':

@@ -1,14 +1,22 @@
-"""Multi-process training: the training nodes split across ranks, gradients synced by DDP.
+"""Multi-process training under ``torchrun``: the process group, and full-batch training with
+the training nodes split across ranks.
 
 Launched by ``torchrun`` (``torchrun --nproc-per-node 2 -m gat_pyg.train --config ...``), which
 sets ``RANK`` / ``WORLD_SIZE`` / ``LOCAL_RANK`` and the rendezvous in the environment. Every rank
-holds the whole graph and computes the full-batch forward; it takes the loss of its own disjoint
-share of the training nodes, and ``DistributedDataParallel`` averages the gradients. Rank 0
-validates (once per epoch) and broadcasts the numbers, so every rank's stopping rule takes the
-same decisions; rank 0 alone writes the run folder.
+holds the whole graph; ``DistributedDataParallel`` averages the gradients; rank 0 validates
+(once per epoch) and broadcasts the numbers, so every rank's stopping rule takes the same
+decisions; rank 0 alone writes the run folder. Which of the two data-parallel tasks a run gets
+is decided in :func:`gat_pyg.train.tasks.make_task`:
 
-Two choices make the multi-process run the single-process run, up to the order of floating-point
-sums:
+- with ``batch_size`` set, mini-batch training: each rank samples batches of its own share of the
+  training nodes (:class:`gat_pyg.train.minibatch.MiniBatchTask`), which is what makes more
+  processes train faster;
+- without, full-batch training (:class:`ShardedNodeTask`, below): every rank computes the whole
+  forward and takes the loss of its share of the training nodes, so the run is the
+  single-process run, not a faster one.
+
+Full-batch: two choices make the multi-process run the single-process run, up to the order of
+floating-point sums:
 
 - **The loss is weighted, not the shares equalised.** DDP averages the ranks' gradients, i.e.
   divides their sum by the world size W. Rank r's loss is the *sum* of its nodes' losses times
@@ -18,17 +26,13 @@ sums:
   same dropout masks in every forward: each rank's forward is the single-process forward, and
   the W partial gradients add up to the single-process gradient. (Different masks per rank would
   make each node's loss see one random mask and the sum a gradient of no single network.)
-
-With the whole graph on every rank this does not make an epoch faster (each rank does the whole
-forward); it is the multi-process, multi-machine scaffold that sharded or sampled training builds
-on, and what lets one run span machines.
 """
 import contextlib
 import datetime
+import gc
 import logging
 import os
-from typing import Callable, Iterator, List, Optional, Sequence, Tuple, Union
-from pathlib import Path
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.distributed as dist
@@ -39,7 +43,8 @@ from torch_geometric.data import Data
 
 from gat_pyg.models import BaseModel
 from gat_pyg.train.config import TrainConfig
-from gat_pyg.train.loop import NodeTask, Replicas, RunResult, fit
+from gat_pyg.train.device import Precision, resolve_backend, resolve_device
+from gat_pyg.train.loop import NodeTask, Replicas
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +57,24 @@ def world_size_from_env() -> int:
 
 
 class DistributedReplicas(Replicas):
-    """The processes of an initialised ``torch.distributed`` default group."""
+    """The processes of an initialised ``torch.distributed`` default group.
 
-    def __init__(self) -> None:
+    Args:
+        device (torch.device): This process's device (:func:`process_group` picks it).
+    """
+
+    def __init__(self, device: torch.device) -> None:
         if not dist.is_initialized():
             raise RuntimeError('DistributedReplicas: torch.distributed is not initialised; '
                                'use gat_pyg.train.distributed.process_group()')
+        super().__init__(device)
         self.rank = dist.get_rank()
         self.world_size = dist.get_world_size()
-        self.local_rank = int(os.environ.get('LOCAL_RANK', '0'))
-        self.device = (torch.device('cuda', torch.cuda.current_device())
-                       if dist.get_backend() == 'nccl' else torch.device('cpu'))
+        self.local_rank = local_rank_from_env()
+        self.backend = dist.get_backend()
+
+    def describe(self) -> str:
+        return f'{self.world_size} processes (torchrun, {self.backend})'
 
     def wrap(self, model: BaseModel) -> Module:
         model.to(self.device)
@@ -96,21 +108,46 @@ class DistributedReplicas(Replicas):
             dist.barrier()
 
 
-@contextlib.contextmanager
-def process_group(backend: Optional[str] = None) -> Iterator[DistributedReplicas]:
-    """Join the process group ``torchrun`` describes in the environment, and leave it after.
+def local_rank_from_env() -> int:
+    """``LOCAL_RANK`` as ``torchrun`` sets it: the process's index on its machine."""
+    return int(os.environ.get('LOCAL_RANK', '0'))
 
-    Args:
-        backend (str, optional): ``'nccl'`` when CUDA is available, else ``'gloo'``.
+
+def local_world_size_from_env() -> int:
+    """``LOCAL_WORLD_SIZE`` as ``torchrun`` sets it: the processes on this machine."""
+    return int(os.environ.get('LOCAL_WORLD_SIZE', '1'))
+
+
+def distributed_device(config: TrainConfig) -> Tuple[torch.device, str]:
+    """This process's device and the group's backend under ``torchrun``, from the config keys
+    ``device`` and ``backend`` (:func:`gat_pyg.train.device.resolve_device`): GPU
+    ``cuda:LOCAL_RANK`` when the machine has one for every local process (``auto``) or when
+    asked (``cuda``), else the CPU; NCCL on GPUs, gloo on the CPU, unless ``backend`` says.
+    Every machine of a job must decide alike (all GPUs or all CPUs), since the processes of one
+    group use one backend.
+
+    Raises:
+        ValueError: as :func:`resolve_device` and :func:`resolve_backend`.
     """
-    if backend is None:
-        backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-    if backend == 'nccl':
-        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', '0')))
+    device = resolve_device(config.device, local_rank=local_rank_from_env(),
+                            local_processes=local_world_size_from_env())
+    return device, resolve_backend(config.backend, device)
+
+
+@contextlib.contextmanager
+def process_group(config: TrainConfig) -> Iterator[DistributedReplicas]:
+    """Join the process group ``torchrun`` describes in the environment, with the device and
+    backend :func:`distributed_device` picks, and leave it after."""
+    device, backend = distributed_device(config)
+    if device.type == 'cuda':
+        torch.cuda.set_device(device)
     dist.init_process_group(backend, timeout=_TIMEOUT)
     try:
-        yield DistributedReplicas()
+        yield DistributedReplicas(device)
     finally:
+        # DDP wrappers hold reference cycles; collected only at the interpreter's exit, after
+        # the group is gone, their destructor was seen to hang a rank (gloo, torch 2.13).
+        gc.collect()
         dist.destroy_process_group()
 
 
@@ -143,37 +180,33 @@ def shard_train_mask(train_mask: Tensor, rank: int, world_size: int, seed: int) 
 class ShardedNodeTask(NodeTask):
     """Full-batch node classification whose loss covers this rank's share of the training nodes,
     weighted so that DDP's average of the ranks' gradients is the full-batch gradient (module
-    docstring). The reported training loss and accuracy are over all training nodes."""
+    docstring). The reported training loss and accuracy are over all training nodes.
 
-    def __init__(self, data: Data, replicas: Replicas, seed: int):
+    Args:
+        data (Data): The whole graph.
+        replicas (Replicas): The processes training together (rank and world size).
+        seed (int): Seed of the shuffle that cuts the shares.
+        precision (Precision, optional): Device and arithmetic. (default: float32 on the CPU)
+        inference_batch_size (int, optional): Layer-wise evaluation, as :class:`NodeTask`.
+    """
+
+    def __init__(self, data: Data, replicas: Replicas, seed: int,
+                 precision: Optional[Precision] = None,
+                 inference_batch_size: Optional[int] = None):
         self.num_train = int(data.train_mask.sum())
         share = shard_train_mask(data.train_mask, replicas.rank, replicas.world_size, seed)
-        super().__init__(data, train_mask=share,
-                         loss_norm=self.num_train / replicas.world_size)
+        super().__init__(data, precision, train_mask=share,
+                         loss_norm=self.num_train / replicas.world_size,
+                         inference_batch_size=inference_batch_size)
         self.replicas = replicas
         self.share_size = int(share.sum())
+
+    def describe(self) -> str:
+        return (f'full-batch, the loss of {self.share_size} of the {self.num_train} training '
+                'nodes per process')
 
     def train_epoch(self, model: Module, optimizer: torch.optim.Optimizer) -> Tuple[float, float]:
         loss, acc = super().train_epoch(model, optimizer)
         # loss = (W / N) Σ_share ℓ, so the full-batch mean loss is the ranks' sum divided by W.
         loss_sum, correct = self.replicas.all_reduce_sum([loss, acc * self.share_size])
         return loss_sum / self.replicas.world_size, correct / self.num_train
-
-
-def train_distributed(config: TrainConfig, data: Data, replicas: DistributedReplicas,
-                      out_dir: Optional[Union[str, Path]] = None, progress: bool = False
-                      ) -> Tuple[RunResult, BaseModel]:
-    """One run of ``config`` trained by every process of ``replicas`` together (call it on every
-    rank, with the same ``config`` and ``data``). Rank 0 writes ``out_dir`` as
-    :func:`gat_pyg.train.train_run` does; the others write nothing.
-
-    Returns:
-        The result (the same on every rank) and this rank's model (the tested checkpoint).
-
-    Raises:
-        ValueError: more processes than training nodes.
-    """
-    task = ShardedNodeTask(data.to(replicas.device), replicas, config.seed)
-    log.debug('rank %d of %d: %d of %d training nodes', replicas.rank, replicas.world_size,
-              task.share_size, task.num_train)
-    return fit(config, task, out_dir, progress, replicas)

@@ -8,8 +8,7 @@ label) pair, and the score is the micro-averaged F1 over all of them. The traini
 rules (the GAT rule reads micro-F1 where it reads accuracy on Planetoid), checkpoints and run
 folder.
 """
-from pathlib import Path
-from typing import Optional, Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -18,8 +17,9 @@ from torch.nn import Module
 from torch_geometric.loader import DataLoader
 
 from gat_pyg.models import BaseModel
-from gat_pyg.train.config import TrainConfig
-from gat_pyg.train.loop import RunResult, Task, fit
+from gat_pyg.train.device import Precision
+from gat_pyg.train.loop import Task
+
 
 def micro_f1(pred: Tensor, target: Tensor) -> float:
     r"""Micro-averaged F1 of binary predictions: every (node, label) pair counts once,
@@ -53,10 +53,14 @@ class GraphTask(Task):
             ``y`` (``[num_nodes, num_labels]``).
         graphs_per_batch (int): Training graphs per optimisation step (paper: 2); the loader
             reshuffles them every epoch with the run's seeded RNG.
+        precision (Precision, optional): Device and arithmetic; batches are moved to the device
+            one at a time. (default: float32 on the CPU)
     """
     metric = 'micro_f1'
 
-    def __init__(self, train: Sequence, val: Sequence, test: Sequence, graphs_per_batch: int):
+    def __init__(self, train: Sequence, val: Sequence, test: Sequence, graphs_per_batch: int,
+                 precision: Optional[Precision] = None):
+        self.precision = precision if precision is not None else Precision()
         self.loaders = {
             'train': DataLoader(train, batch_size=graphs_per_batch, shuffle=True),
             # Evaluation order does not matter; batching only bounds the memory.
@@ -66,15 +70,20 @@ class GraphTask(Task):
         self.in_channels = train[0].num_features
         self.out_channels = train[0].y.size(-1)
 
+    def describe(self) -> str:
+        return f"whole graphs ({self.loaders['train'].batch_size} per batch)"
+
     def train_epoch(self, model: Module, optimizer: torch.optim.Optimizer) -> Tuple[float, float]:
         model.train()
         losses, preds, targets = [], [], []
         for batch in self.loaders['train']:
+            batch = batch.to(self.device)
             optimizer.zero_grad()
-            out = model(batch.x, batch.edge_index)
+            with self.precision.autocast():
+                out = model(batch.x, batch.edge_index)
+            out = out.float()
             loss = F.binary_cross_entropy_with_logits(out, batch.y)
-            loss.backward()
-            optimizer.step()
+            self.precision.step(loss, optimizer)
             losses.append(loss.detach() * batch.y.numel())
             preds.append(out.detach() > 0)
             targets.append(batch.y)
@@ -85,7 +94,9 @@ class GraphTask(Task):
         model.eval()
         losses, preds, targets = [], [], []
         for batch in self.loaders[split]:
-            out = model(batch.x, batch.edge_index)
+            batch = batch.to(self.device)
+            with self.precision.autocast():
+                out = model(batch.x, batch.edge_index).float()
             losses.append(F.binary_cross_entropy_with_logits(out, batch.y, reduction='sum'))
             preds.append(out > 0)
             targets.append(batch.y)
@@ -99,14 +110,3 @@ class GraphTask(Task):
         target = torch.cat(list(targets))
         loss = torch.stack(list(loss_sums)).sum().item() / target.numel()
         return loss, micro_f1(torch.cat(list(preds)), target)
-
-
-def train_inductive(config: TrainConfig, train: Sequence, val: Sequence, test: Sequence,
-                    out_dir: Optional[Union[str, Path]] = None, progress: bool = False
-                    ) -> RunResult:
-    """Train ``config``'s model on the ``train`` graphs, stop on the ``val`` graphs, and report
-    the checkpoint's micro-F1 on the ``test`` graphs (``RunResult.test_acc``, with
-    ``metric='micro_f1'``). ``out_dir`` is written as :func:`gat_pyg.train.train_run` writes it,
-    with ``train_micro_f1`` / ``val_micro_f1`` columns in ``metrics.csv``."""
-    task = GraphTask(train, val, test, config.graphs_per_batch)
-    return fit(config, task, out_dir, progress)[0]

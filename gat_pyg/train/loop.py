@@ -1,14 +1,15 @@
-"""One training run: Adam on a Planetoid graph under a paper's stopping rule.
+"""One training run: Adam on a graph under a paper's stopping rule.
 
-Per epoch: one optimisation step on the training nodes (dropout on) — full-batch, or, with
-``config.batch_size`` set, one pass over neighbour-sampled mini-batches
-(:mod:`gat_pyg.train.minibatch`) — then a validation pass (dropout off) whose loss and
-accuracy drive the stopping rule; the checkpoint the rule picks is
+Per epoch: one optimisation pass over the training nodes (dropout on), then a validation pass
+(dropout off) whose loss and accuracy drive the stopping rule; the checkpoint the rule picks is
 restored at the end and only then is the test set evaluated, once.
 
-The loop itself (:func:`fit`) is shared: a :class:`Task` supplies the data side (full-batch here,
-a rank's share of the training nodes in :mod:`gat_pyg.train.distributed`, mini-batches of whole
-graphs in :mod:`gat_pyg.train.inductive`) and :class:`Replicas` the processes training together.
+The loop itself (:func:`fit`) is shared by every kind of run: a :class:`Task` supplies the data
+side (:class:`NodeTask` here: full-batch; :mod:`gat_pyg.train.minibatch`: neighbour-sampled
+mini-batches; :mod:`gat_pyg.train.distributed`: a rank's share of the training nodes;
+:mod:`gat_pyg.train.inductive`: whole graphs) and :class:`Replicas` the processes training
+together and their device. Which task and which replicas a config gets is decided in one place,
+:func:`gat_pyg.train.tasks.make_task`; this module imports none of the tasks built on it.
 """
 import logging
 import time
@@ -21,11 +22,13 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Module
 from torch_geometric.data import Data
+from torch_geometric.typing import Adj
 from tqdm.auto import tqdm
 
 from gat_pyg.data import load_planetoid
 from gat_pyg.models import MODELS, BaseModel
 from gat_pyg.train.config import ATTENTION_MODELS, TrainConfig
+from gat_pyg.train.device import Precision, deterministic_algorithms
 from gat_pyg.train.early_stopping import make_stopping
 from gat_pyg.train.atomic import (atomic_torch_save, atomic_write_csv, atomic_write_json,
                                   atomic_write_text)
@@ -46,7 +49,8 @@ class RunResult:
     """What a finished run reports. ``test_acc`` / ``val_acc`` hold the score named by
     ``metric``: accuracy (``'acc'``) for node classification, micro-F1 (``'micro_f1'``) for the
     multi-label PPI; both are fractions. ``best_epoch`` is the (0-based) epoch of the tested
-    checkpoint, ``epochs`` the number of epochs trained."""
+    checkpoint, ``epochs`` the number of epochs trained, ``device`` where the (main) process
+    trained (``'cpu'``, ``'cuda:0'``) and ``processes`` how many trained together."""
     dataset: str
     model: str
     seed: int
@@ -57,6 +61,8 @@ class RunResult:
     epochs: int
     seconds: float
     metric: str = 'acc'
+    device: str = 'cpu'
+    processes: int = 1
 
     def to_dict(self) -> Dict[str, Any]:
         return asdict(self)
@@ -72,17 +78,28 @@ def metric_columns(metric: str) -> Tuple[str, ...]:
 class Task:
     """What a kind of training supplies to :func:`fit`: the data's widths, one epoch of
     optimisation, and the loss and score of a split. :func:`fit` owns everything else (seeding,
-    the model, Adam, the stopping rule, checkpoints, the run folder), so full-batch, multi-process
-    and inductive training share one loop.
+    the model, Adam, the stopping rule, checkpoints, the run folder), so every kind of run
+    shares one loop.
 
     Attributes:
         metric (str): Name of the score (``'acc'``), used in column names.
         in_channels (int): Input features per node.
         out_channels (int): Classes (or labels) per node.
+        precision (Precision): The device and arithmetic of forward passes and steps.
     """
     metric: str = 'acc'
     in_channels: int
     out_channels: int
+    precision: Precision = Precision()
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model computes."""
+        return self.precision.device
+
+    def describe(self) -> str:
+        """How this task trains, for the log (``'full-batch'``, ``'mini-batch (...)'``)."""
+        return type(self).__name__
 
     def train_epoch(self, model: Module, optimizer: torch.optim.Optimizer) -> Tuple[float, float]:
         """One epoch of optimisation of ``model`` (possibly a ``DistributedDataParallel``
@@ -98,55 +115,111 @@ class NodeTask(Task):
     """Full-batch node classification on one graph: every epoch is one forward over the whole
     graph and one Adam step on the cross-entropy of the training nodes.
 
+    Evaluation scores every node at once through :meth:`logits`: one full-graph forward pass,
+    or, with ``inference_batch_size``, :meth:`gat_pyg.models.BaseModel.inference` layer by
+    layer (the same numbers).
+
     Args:
-        data (Data): The graph, with ``train_mask`` / ``val_mask`` / ``test_mask``.
+        data (Data): The graph, with ``train_mask`` / ``val_mask`` / ``test_mask``. It is not
+            modified: the task keeps a shallow copy on its device.
+        precision (Precision, optional): Device and arithmetic. (default: float32 on the CPU)
         train_mask (Tensor, optional): The nodes whose loss this process takes (a rank's share in
             multi-process training). (default: ``data.train_mask``)
         loss_norm (float, optional): Divide the summed loss by this instead of taking the mean
             over ``train_mask`` (multi-process training; see :mod:`gat_pyg.train.distributed`).
             (default: ``None``, the mean)
+        inference_batch_size (int, optional): Evaluate layer by layer in blocks of this many
+            target nodes. (default: ``None``, one full-graph forward pass)
+        graph_on_device (bool, optional): Keep the graph on ``precision.device``; ``False``
+            leaves it where it is (mini-batch training with layer-wise evaluation moves only
+            batches and blocks). (default: ``True``)
+        progress (bool, optional): Progress bars in layer-wise evaluation. (default: ``False``)
     """
 
-    def __init__(self, data: Data, train_mask: Optional[Tensor] = None,
-                 loss_norm: Optional[float] = None):
-        self.data = data
-        self.train_mask = data.train_mask if train_mask is None else train_mask
+    def __init__(self, data: Data, precision: Optional[Precision] = None, *,
+                 train_mask: Optional[Tensor] = None, loss_norm: Optional[float] = None,
+                 inference_batch_size: Optional[int] = None, graph_on_device: bool = True,
+                 progress: bool = False):
+        self.precision = precision if precision is not None else Precision()
+        self.data = to_device(data, self.device if graph_on_device else data.x.device)
+        self.train_mask = self.data.train_mask if train_mask is None else \
+            train_mask.to(self.data.train_mask.device)
         self.loss_norm = loss_norm
+        self.inference_batch_size = inference_batch_size
+        self.progress = progress
         self.in_channels = data.num_features
         self.out_channels = int(data.y.max()) + 1
+        self.graph: Adj = self.data.edge_index
+        """The whole graph as the model receives it, in training (full-batch) and evaluation
+        alike: the one attribute to replace by a prepared graph kept across epochs."""
+
+    def describe(self) -> str:
+        return 'full-batch'
 
     def train_epoch(self, model: Module, optimizer: torch.optim.Optimizer) -> Tuple[float, float]:
         data, mask = self.data, self.train_mask
         model.train()
         optimizer.zero_grad()
-        out = model(data.x, data.edge_index)[mask]
+        with self.precision.autocast():
+            out = model(data.x, self.graph)
+        # The loss in float32 whatever the forward's precision (autocast's own policy for
+        # cross_entropy, applied explicitly so it holds on every device).
+        out = out[mask].float()
         if self.loss_norm is None:
             loss = F.cross_entropy(out, data.y[mask])
         else:
             loss = F.cross_entropy(out, data.y[mask], reduction='sum') / self.loss_norm
-        loss.backward()
-        optimizer.step()
+        self.precision.step(loss, optimizer)
         return loss.item(), _accuracy(out, data.y[mask])
 
+    @torch.no_grad()
+    def logits(self, model: BaseModel) -> Tensor:
+        """Every node's logits with dropout off, on the graph's device: the one place where
+        evaluation hands the whole graph (:attr:`graph`) to the model."""
+        model.eval()
+        with self.precision.autocast():
+            if self.inference_batch_size is None:
+                return model(self.data.x, self.graph)
+            return model.inference(self.data.x, self.graph,
+                                   batch_size=self.inference_batch_size, device=self.device,
+                                   progress=self.progress)
+
+    @torch.no_grad()
     def evaluate(self, model: BaseModel, split: str) -> Tuple[float, float]:
-        return _evaluate(model, self.data, self.data[f'{split}_mask'])
+        mask = self.data[f'{split}_mask']
+        out = self.logits(model)[mask].float()
+        y = self.data.y[mask]
+        return F.cross_entropy(out, y).item(), _accuracy(out, y)
 
 
 class Replicas:
-    """The processes that train one model together. This base is a single process; the
-    multi-process one (:class:`gat_pyg.train.distributed.DistributedReplicas`) wraps the model
-    in ``DistributedDataParallel`` and makes rank 0's validation numbers everyone's."""
+    """The processes that train one model together, and the device each computes on. This base
+    is a single process; the multi-process one
+    (:class:`gat_pyg.train.distributed.DistributedReplicas`) wraps the model in
+    ``DistributedDataParallel`` and makes rank 0's validation numbers everyone's.
+
+    Args:
+        device (torch.device, optional): Where the model trains. (default: the CPU)
+    """
     rank: int = 0
     world_size: int = 1
+
+    def __init__(self, device: Union[str, torch.device] = 'cpu'):
+        self.device = torch.device(device)
 
     @property
     def is_main(self) -> bool:
         """Whether this process evaluates, logs and writes the run folder."""
         return self.rank == 0
 
+    def describe(self) -> str:
+        """Who trains, for the log."""
+        return 'one process'
+
     def wrap(self, model: BaseModel) -> Module:
-        """The module that trains (gradients synchronised across processes)."""
-        return model
+        """The module that trains (on :attr:`device`; gradients synchronised across
+        processes). ``model`` itself is moved to the device."""
+        return model.to(self.device)
 
     def from_main(self, compute: Callable[[], Sequence[float]]) -> List[float]:
         """``compute()`` run on the main process only, its numbers returned on every process."""
@@ -182,38 +255,17 @@ def build_model(config: TrainConfig, in_channels: int, out_channels: int) -> Bas
     return MODELS[config.model](in_channels, config.hidden_channels, out_channels, **kwargs)
 
 
-def load_checkpoint(path: Union[str, Path]) -> Tuple[BaseModel, TrainConfig]:
-    """Rebuild the model saved in a run's ``checkpoint.pt`` (in eval mode) and its config."""
-    checkpoint = torch.load(path, map_location='cpu', weights_only=True)
+def load_checkpoint(path: Union[str, Path], device: Union[str, torch.device] = 'cpu'
+                    ) -> Tuple[BaseModel, TrainConfig]:
+    """Rebuild the model saved in a run's ``checkpoint.pt`` (in eval mode, on ``device``) and
+    its config. The tensors are read straight onto ``device`` (``map_location``), so a
+    checkpoint written on a GPU loads on a CPU-only machine and vice versa."""
+    device = torch.device(device)
+    checkpoint = torch.load(path, map_location=device, weights_only=True)
     config = TrainConfig.from_dict(checkpoint['config'])
     model = build_model(config, checkpoint['in_channels'], checkpoint['out_channels'])
     model.load_state_dict(checkpoint['model_state'])
-    return model.eval(), config
-
-
-def train_run(config: TrainConfig, data: Data, out_dir: Optional[Union[str, Path]] = None,
-              progress: bool = False) -> RunResult:
-    """Train one model on ``data`` as ``config`` says and test its checkpoint.
-
-    The run is a function of ``config`` (and ``data``): it seeds its own forked RNG with
-    ``config.seed``, so two calls give bit-identical metrics and parameters on CPU, and the
-    caller's random state is left untouched.
-
-    Args:
-        config (TrainConfig): The run's settings.
-        data (Data): From :func:`load_data` (``x`` dense or sparse, masks, ``y``).
-        out_dir (str, optional): If given, the run folder: ``config.yaml`` (first),
-            ``metrics.csv``, ``checkpoint.pt`` and, last, ``result.json``, each written
-            atomically. (default: ``None``)
-        progress (bool, optional): Show an epoch progress bar (and, in mini-batch mode, one
-            over each epoch's batches). (default: ``False``)
-    """
-    if config.batch_size is None:
-        task = NodeTask(data)
-    else:
-        from gat_pyg.train.minibatch import MiniBatchTask   # it builds on NodeTask
-        task = MiniBatchTask(config, data, progress)
-    return fit(config, task, out_dir, progress)[0]
+    return model.to(device).eval(), config
 
 
 def fit(config: TrainConfig, task: Task, out_dir: Optional[Union[str, Path]] = None,
@@ -225,24 +277,31 @@ def fit(config: TrainConfig, task: Task, out_dir: Optional[Union[str, Path]] = N
     Args:
         config (TrainConfig): The run's settings.
         task (Task): The data side: epochs of optimisation and evaluation of a split.
-        out_dir (str, optional): The run folder (see :func:`train_run`); only the main process
-            writes it. (default: ``None``)
+        out_dir (str, optional): The run folder (see :func:`gat_pyg.train.train_run`); only the
+            main process writes it. (default: ``None``)
         progress (bool, optional): Epoch progress bar (main process only). (default: ``False``)
-        replicas (Replicas, optional): The processes training together. (default: this one)
+        replicas (Replicas, optional): The processes training together and their device.
+            (default: this process, on ``task.device``)
 
     Returns:
         The result (identical on every process) and the model, holding the tested checkpoint.
     """
-    replicas = replicas if replicas is not None else Replicas()
+    replicas = replicas if replicas is not None else Replicas(task.device)
     writes = out_dir is not None and replicas.is_main
     if writes:
         out_dir = Path(out_dir)
         atomic_write_text(out_dir / CONFIG_FILE, config.to_yaml())
     metric = task.metric
+    device = replicas.device
     start = time.perf_counter()
+    # The run's RNG is forked so the caller's is untouched: the CPU generator, and the CUDA one
+    # of the device when training there (manual_seed seeds both).
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == 'cuda' else []
     # Every process seeds alike: the same initial parameters (DDP would broadcast rank 0's
     # anyway) and the same dropout masks (see gat_pyg.train.distributed for why).
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=cuda), \
+            deterministic_algorithms(config.deterministic, device):
         torch.manual_seed(config.seed)
         model = build_model(config, task.in_channels, task.out_channels)
         trained = replicas.wrap(model)
@@ -283,17 +342,21 @@ def fit(config: TrainConfig, task: Task, out_dir: Optional[Union[str, Path]] = N
     result = RunResult(dataset=config.dataset, model=config.model, seed=config.seed,
                        test_acc=test_score, val_acc=val_score, val_loss=val_loss,
                        best_epoch=best_epoch, epochs=len(rows),
-                       seconds=round(time.perf_counter() - start, 3), metric=metric)
+                       seconds=round(time.perf_counter() - start, 3), metric=metric,
+                       device=str(device), processes=replicas.world_size)
     if replicas.is_main:
         log.info('%s/%s seed %d: test %s %.4f (checkpoint epoch %d of %d, %.1f s)',
                  config.dataset, config.model, config.seed, metric, test_score, best_epoch,
                  len(rows), result.seconds)
     if writes:
         atomic_write_csv(out_dir / METRICS_FILE, metric_columns(metric), rows)
-        atomic_torch_save(dict(config=config.to_dict(), model_state=best_state,
+        # Saved from the CPU, so the file does not name a device; load_checkpoint maps it anyway.
+        atomic_torch_save(dict(config=config.to_dict(),
+                               model_state={k: v.cpu() for k, v in best_state.items()},
                                in_channels=task.in_channels, out_channels=task.out_channels,
                                epoch=best_epoch, val_acc=val_score, val_loss=val_loss,
-                               test_acc=test_score), out_dir / CHECKPOINT_FILE)
+                               test_acc=test_score, device=str(device)),
+                          out_dir / CHECKPOINT_FILE)
         atomic_write_json(out_dir / RESULT_FILE,
                           dict(result=result.to_dict(), config=config.to_dict()))
     return result, model
@@ -315,11 +378,12 @@ def train_step(model: BaseModel, optimizer: torch.optim.Optimizer,
     return NodeTask(data).train_epoch(model, optimizer)
 
 
-@torch.no_grad()
-def _evaluate(model: BaseModel, data: Data, mask: Tensor) -> Tuple[float, float]:
-    model.eval()
-    out = model(data.x, data.edge_index)[mask]
-    return F.cross_entropy(out, data.y[mask]).item(), _accuracy(out, data.y[mask])
+def to_device(data: Data, device: Union[str, torch.device]) -> Data:
+    """A shallow copy of ``data`` with every tensor on ``device``. The caller's ``data`` is not
+    modified (PyG's ``Data.to`` moves in place); a tensor already there is shared, not
+    copied."""
+    return Data(**{key: value.to(device) if isinstance(value, Tensor) else value
+                   for key, value in data.items()})
 
 
 def _accuracy(logits: Tensor, y: Tensor) -> float:

@@ -25,7 +25,8 @@ import gat_pyg
 from gat_pyg.data.planetoid import planetoid_name
 from gat_pyg.train.config import MODEL_NAMES, TrainConfig, load_config
 from gat_pyg.train.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
-from gat_pyg.train.loop import RESULT_FILE, RunResult, load_data, run_dir, train_run
+from gat_pyg.train.loop import RESULT_FILE, RunResult, load_data, run_dir
+from gat_pyg.train.tasks import train_run
 
 log = logging.getLogger(__name__)
 

@@ -51,3 +51,17 @@ def test_minibatch_benchmark_times_both_implementations_and_the_sampler():
                               '--threads', '1'])
     assert [r.impl for r in results] == ['ours', 'pyg', 'sampler']
     assert all(r.error is None and r.median_ms > 0 for r in results)
+
+
+@pytest.mark.slow
+def test_ddp_benchmark_runs_one_and_two_processes(tmp_path, capsys):
+    out = tmp_path / 'ddp.json'
+    assert cli_main(['bench', 'ddp', '--nodes', '400', '--edges', '3000', '--batch-size', '32',
+                     '--steps', '2', '--warmup', '1', '--json', str(out)]) == 0
+    results = json.loads(out.read_text())
+    assert [r['processes'] for r in results] == [1, 2]
+    # Both jobs trained the same number of seeds: 2 steps of 32 (16 per rank at 2 processes).
+    assert all(r['reports'][0]['seeds'] == 64 for r in results)
+    assert all(r['seeds_per_s'] > 0 and r['held_mib'] > 0 for r in results)
+    assert results[0]['speedup'] == 1.0
+    assert '| processes | seed nodes / s |' in capsys.readouterr().out
