@@ -150,8 +150,8 @@ class NodeTask(Task):
         self.in_channels = data.num_features
         self.out_channels = int(data.y.max()) + 1
         self.graph: Adj = self.data.edge_index
-        """The whole graph as the model receives it, in training (full-batch) and evaluation
-        alike: the one attribute to replace by a prepared graph kept across epochs."""
+        """The whole graph, in training (full-batch) and evaluation alike."""
+        self._prepared: Optional[Tuple[Module, Any]] = None
 
     def describe(self) -> str:
         return 'full-batch'
@@ -161,7 +161,7 @@ class NodeTask(Task):
         model.train()
         optimizer.zero_grad()
         with self.precision.autocast():
-            out = model(data.x, self.graph)
+            out = model(data.x, self.prepared_graph(model))
         # The loss in float32 whatever the forward's precision (autocast's own policy for
         # cross_entropy, applied explicitly so it holds on every device).
         out = out[mask].float()
@@ -172,6 +172,16 @@ class NodeTask(Task):
         self.precision.step(loss, optimizer)
         return loss.item(), _accuracy(out, data.y[mask])
 
+    def prepared_graph(self, model: Module):
+        """:attr:`graph` as ``model``'s layers read it (a
+        :class:`~gat_pyg.nn.graph.PreparedGraph` for attention models), prepared once per model
+        and kept for every epoch: mini-batches, which the model also prepares, do not evict
+        it, and no epoch re-checks it."""
+        base = getattr(model, 'module', model)      # under DistributedDataParallel
+        if self._prepared is None or self._prepared[0] is not base:
+            self._prepared = (base, base.prepare_graph(self.graph, self.data.num_nodes))
+        return self._prepared[1]
+
     @torch.no_grad()
     def logits(self, model: BaseModel) -> Tensor:
         """Every node's logits with dropout off, on the graph's device: the one place where
@@ -179,7 +189,7 @@ class NodeTask(Task):
         model.eval()
         with self.precision.autocast():
             if self.inference_batch_size is None:
-                return model(self.data.x, self.graph)
+                return model(self.data.x, self.prepared_graph(model))
             return model.inference(self.data.x, self.graph,
                                    batch_size=self.inference_batch_size, device=self.device,
                                    progress=self.progress)
