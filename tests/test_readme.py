@@ -39,6 +39,8 @@ def test_readme_example_runs(section, code, tmp_path, monkeypatch, mirror):
     namespace = {}
     with contextlib.redirect_stdout(printed):
         exec(compile(code, f'README.md ({section})', 'exec'), namespace)
+    if section == 'The layers':
+        assert printed.getvalue().strip() == '597 torch.Size([100, 8])'
     if section == 'Use':
         # The comment in the example shows what it prints.
         assert printed.getvalue().strip() == (
