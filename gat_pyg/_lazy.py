@@ -1,0 +1,39 @@
+"""Lazy package attributes (PEP 562), so that ``import gat_pyg.cli`` does not import torch.
+
+``gat-pyg --help`` and argument errors must answer in well under a second, and importing torch
+and PyG alone takes seconds. A package ``__init__`` therefore names what it exports and where it
+lives; each name (and each subpackage) is imported the first time it is used, then cached in
+the package's namespace, so later lookups cost nothing and ``from gat_pyg import GATConv`` works
+as before.
+"""
+import importlib
+from typing import Callable, Dict, Iterable, List, Tuple
+
+
+def lazy_exports(package: str, exports: Dict[str, Iterable[str]],
+                 submodules: Iterable[str] = ()) -> Tuple[List[str], Callable, Callable]:
+    """``__all__``, ``__getattr__`` and ``__dir__`` for ``package``.
+
+    Args:
+        package: The package's ``__name__``.
+        exports: ``{module: names}``: each name is ``module.name``.
+        submodules: Subpackages reachable as attributes (``gat_pyg.nn``) without an import.
+    """
+    where = {name: module for module, names in exports.items() for name in names}
+    submodules = set(submodules)
+    namespace = importlib.import_module(package).__dict__
+
+    def __getattr__(name: str):
+        if name in where:
+            value = getattr(importlib.import_module(where[name]), name)
+        elif name in submodules:
+            value = importlib.import_module(f'{package}.{name}')
+        else:
+            raise AttributeError(f'module {package!r} has no attribute {name!r}')
+        namespace[name] = value
+        return value
+
+    def __dir__() -> List[str]:
+        return sorted(set(namespace) | set(where) | submodules)
+
+    return list(where), __getattr__, __dir__
