@@ -81,8 +81,10 @@ def test_wrong_type_is_named(tmp_path, text, key):
 
 
 @pytest.mark.parametrize('values,message', [
-    ({'dataset': 'reddit'}, "'dataset': expected one of cora, citeseer, pubmed"),
-    ({'model': 'gin'}, "'model': expected one of"),
+    ({'dataset': 'reddit'}, "'dataset': unknown dataset 'reddit'; expected one of cora, "
+                            "citeseer, pubmed, ppi"),
+    ({'model': 'gin'}, "'model': unknown model 'gin'.*expected one of gat, gatv2, gcn, mlp"),
+    ({'model': 'gcn', 'dataset': 'reddit', 'heads': 8}, "unknown dataset 'reddit'"),
     ({'dropout': 1.0}, r"'dropout': must be in \[0, 1\)"),
     ({'epochs': 0}, "'epochs': must be >= 1"),
     ({'lr': 0}, "'lr': must be > 0"),
@@ -106,8 +108,15 @@ def test_overrides_apply_on_top_and_are_validated(tmp_path):
     path = CONFIG_DIR / 'cora_gcn.yaml'
     config = load_config(path, {'lr': 0.02, 'epochs': 7})
     assert (config.lr, config.epochs, config.hidden_channels) == (0.02, 7, 16)
-    with pytest.raises(ValueError, match="cora_gcn.yaml: config key 'heads'"):
+    # The value came from the overrides, not from the file: the message says so.
+    with pytest.raises(ValueError, match="^overrides: config key 'heads' is only used by models "
+                                         "gat, gatv2, not by 'gcn' \\(model 'gcn' from "
+                                         ".*cora_gcn.yaml\\); remove it from the overrides$"):
         load_config(path, {'heads': 4})
+    with pytest.raises(ValueError, match="^command line: config key 'lr': must be > 0"):
+        load_config(path, {'lr': -1.0}, overrides_origin='command line')
+    with pytest.raises(ValueError, match=r"c\.yaml: config key .lr.: must be > 0"):
+        load_config(_write(tmp_path, 'model: gcn\nlr: -1\n'), {'epochs': 3})
 
 
 def test_non_mapping_file_is_refused(tmp_path):
