@@ -7,7 +7,26 @@ the package's namespace, so later lookups cost nothing and ``from gat_pyg import
 as before.
 """
 import importlib
+import sys
+import types
 from typing import Callable, Dict, Iterable, List, Tuple
+
+
+class LazyPackage(types.ModuleType):
+    """A package whose attribute of the same name as one of its submodules stays the attribute.
+
+    After loading a submodule the import system sets ``package.<submodule> = module``. Where
+    the package exports a name from that very submodule (``gat_pyg.train.reproduce``, the
+    function in ``gat_pyg/train/reproduce.py``), an eager ``__init__`` rebound the name to the
+    function right after; lazily, the module would win whenever the submodule happened to be
+    imported first. This keeps the function, whatever the import order.
+    """
+
+    def __setattr__(self, name: str, value) -> None:
+        where = self.__dict__.get('_lazy_where', {})
+        if isinstance(value, types.ModuleType) and where.get(name) == value.__name__:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
 
 
 def lazy_exports(package: str, exports: Dict[str, Iterable[str]],
@@ -21,7 +40,10 @@ def lazy_exports(package: str, exports: Dict[str, Iterable[str]],
     """
     where = {name: module for module, names in exports.items() for name in names}
     submodules = set(submodules)
-    namespace = importlib.import_module(package).__dict__
+    package_module = sys.modules[package]
+    package_module.__class__ = LazyPackage
+    package_module._lazy_where = where
+    namespace = package_module.__dict__
 
     def __getattr__(name: str):
         if name in where:

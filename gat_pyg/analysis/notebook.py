@@ -89,8 +89,9 @@ def notebook_settings(datasets: Sequence[str] = (), small: Optional[bool] = None
                   f'${MIRROR_ENV}={chosen!r}, read from the launch directory {launch_dir()}'
                   if chosen else f'the default, ../shared/data/planetoid from the repository '
                                  f'root {root}')
-        found = (launch_dir() / Path(chosen).expanduser() if chosen
-                 else root.parent / 'shared' / 'data' / 'planetoid').resolve()
+        # Absolute and normalised, but symlinks kept: the folder as the user named it.
+        found = Path(os.path.abspath(launch_dir() / Path(chosen).expanduser() if chosen
+                                     else root.parent / 'shared' / 'data' / 'planetoid'))
         missing = [f'ind.{name.lower()}.x' for name in datasets
                    if not (found / f'ind.{name.lower()}.x').is_file()]
         if missing:

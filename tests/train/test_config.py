@@ -145,3 +145,18 @@ def test_parse_override_types_text_per_field():
 def test_every_field_has_help():
     for f in dataclasses.fields(TrainConfig):
         assert f.metadata['help'], f.name
+
+
+def test_package_exports_stay_functions_whatever_the_import_order():
+    """gat_pyg.train exports the function reproduce from its submodule of the same name; the
+    lazy package keeps the function even when the submodule is imported first."""
+    import subprocess
+    import sys
+
+    code = ('import gat_pyg.train.reproduce, gat_pyg.cli; from gat_pyg.train import reproduce; '
+            'import gat_pyg.train as t; print(callable(reproduce), type(t.reproduce).__name__, '
+            "sorted(m for m in ('torch',) if m in sys.modules))")
+    root = Path(__file__).resolve().parents[2]
+    printed = subprocess.run([sys.executable, '-c', 'import sys; ' + code], capture_output=True,
+                             text=True, env={'PYTHONPATH': str(root), 'PATH': ''}, check=True)
+    assert printed.stdout.split() == ['True', 'function', "['torch']"]
