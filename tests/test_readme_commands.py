@@ -3,9 +3,10 @@
 Commands that train for minutes run with their arguments as written plus ``--epochs 1`` (and at
 most one seed: ``--runs 1``), in a scratch folder laid out like a clone with ``../shared`` beside
 it, so that parsing, config resolution, data loading and the run folders are the real ones.
-Commands that need machines or hours (two-machine torchrun, full-size benchmarks) are parsed by
-the very parser that would run them; the benchmarks also run at toy size in tests/bench. A
-README command that none of the rules below covers fails :func:`test_every_command_is_covered`.
+Commands that need machines or hours (two-machine torchrun, benchmarks at full size, by script
+or by ``gat-pyg bench``) are parsed by the very parser that would run them; the benchmarks also
+run at toy size in tests/bench. A README command that none of the rules below covers fails
+:func:`test_every_command_is_covered`.
 """
 import os
 import re
@@ -65,6 +66,8 @@ def kind(command):
         return 'reproduce script'
     if words[:1] in (['pip'], ['python3']) or command.startswith('MAX_JOBS='):
         return 'install'
+    if words[:2] == ['gat-pyg', 'bench']:
+        return 'benchmark'
     if words[:1] == ['gat-pyg'] or program in ('python -m', ):
         return 'cli'
     if words[:1] == ['torchrun']:
@@ -221,9 +224,12 @@ def test_benchmark_commands_parse(command):
     import importlib
 
     _, words = _split(command)
-    name = Path(words[1]).stem
+    if words[:2] == ['gat-pyg', 'bench']:             # gat-pyg bench NAME options
+        prog, name, options = ' '.join(words[:3]), words[2], words[3:]
+    else:                                             # python benchmarks/NAME.py options
+        prog, name, options = words[1], Path(words[1]).stem, words[2:]
     bench = importlib.import_module(f'gat_pyg.bench.{name}')
-    bench.build_parser(words[1]).parse_args(words[2:])
+    bench.build_parser(prog).parse_args(options)
 
 
 def test_the_notebook_command_is_the_one_test_cli_runs():
