@@ -1,29 +1,42 @@
-"""The ``gat-pyg`` command: ``train`` one configuration, ``reproduce`` the GAT paper's table.
+"""The ``gat-pyg`` command: ``train`` one configuration, ``reproduce`` the GAT paper's table,
+``bench`` our layers against PyG's.
 
 Each subcommand is one ``add_<name>_command(subparsers)`` function registered in
 :data:`COMMANDS`; it builds its parser and sets ``handler``, the function that runs it and
-returns the exit status. A new subcommand (``bench``) is one more entry there.
+returns the exit status. Handlers import what they run: this module imports no torch, so
+``gat-pyg --help`` and argument errors answer at once (the package's ``__init__`` files import
+lazily, see :mod:`gat_pyg._lazy`).
+
+Exit status: 0 done, 1 an error the message explains (bad config, missing data, unwritable
+folder, a missing optional package), 2 a command-line usage error, 130 interrupted (Ctrl-C).
+Errors are one line, never a traceback, naming the argument or key, where its value came from
+and what to do.
 """
 import argparse
-import importlib
+import difflib
 import logging
 import sys
+import warnings
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
-from tqdm.contrib.logging import logging_redirect_tqdm
+from gat_pyg.data.names import DATASETS, DEFAULT_ROOT, MIRROR_ENV, ROOT_ENV
+from gat_pyg.train.config import (COMMAND_LINE, INDUCTIVE_DATASETS, MODEL_NAMES, config_fields,
+                                  is_list_field, parse_override, resolve_config, type_name)
 
-from gat_pyg.data.planetoid import DATASETS, MIRROR_ENV, ROOT_ENV
-from gat_pyg.data.ppi import load_ppi
-from gat_pyg.train.config import (INDUCTIVE_DATASETS, MODEL_NAMES, TrainConfig, config_fields,
-                                  is_list_field, load_config, parse_override, type_name)
-from gat_pyg.train.loop import load_data, run_dir
-from gat_pyg.train.reproduce import RESULT_FILES, format_table, reproduce
-from gat_pyg.train.tasks import launch
+if TYPE_CHECKING:
+    from gat_pyg.train.config import TrainConfig
 
 log = logging.getLogger('gat_pyg')
 
 _OVERRIDE_PREFIX = 'override_'
+TRAIN_OUT = Path('train-results')
+"""``gat-pyg train``'s default output folder: apart from ``reproduce``'s, so a single run never
+lands in (and replaces) a seed folder of a reproduction's table."""
+REPRODUCE_OUT = Path('results')
+"""``gat-pyg reproduce``'s default output folder."""
+INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 
 
 def add_train_command(subparsers: Any) -> None:
@@ -33,18 +46,25 @@ def add_train_command(subparsers: Any) -> None:
         description='Train one model on one Planetoid dataset (or on PPI, inductively), test '
                     'its checkpoint, and write the run folder '
                     'OUT/runs/<dataset>_<model>/seed_<seed>/ (config.yaml, metrics.csv, '
-                    'checkpoint.pt, result.json). Any config key can be overridden as --key '
-                    'value. Under torchrun (python -m gat_pyg.train is this command) the ranks '
-                    'share the training nodes and rank 0 writes the run folder.',
+                    'checkpoint.pt, result.json). Without --config the settings are '
+                    'configs/<dataset>_<model>.yaml for the --dataset and --model given '
+                    '(default cora and gat), the paper\'s settings for that pair. Any config '
+                    'key can be overridden as --key value. Under torchrun (python -m '
+                    'gat_pyg.train is this command) the ranks share the training nodes and '
+                    'rank 0 writes the run folder.',
         parents=[_common_options()])
     parser.add_argument('--config', type=Path, default=None,
-                        help='YAML config file, e.g. configs/cora_gat.yaml (none: the built-in '
-                             "defaults, the paper's GAT on Cora)")
-    parser.add_argument('--out', type=Path, default=Path('results'),
+                        help='YAML config file, e.g. configs/cora_gat.yaml (default: '
+                             'configs/<dataset>_<model>.yaml of --dataset and --model). A file '
+                             'may not be combined with a --model (--dataset) that does not use '
+                             'all its keys: that is an error naming the right file')
+    parser.add_argument('--out', type=Path, default=TRAIN_OUT,
                         help='output folder; the run goes into OUT/runs/<dataset>_<model>/'
-                             'seed_<seed>/ (default: %(default)s)')
+                             'seed_<seed>/ (default: %(default)s, apart from reproduce\'s '
+                             'results)')
     _add_config_overrides(parser, exclude=('sparse_features',))
-    parser.set_defaults(handler=_run_train)
+    parser.set_defaults(handler=_run_train, command_parser=parser,
+                        interrupted=_train_interrupted)
 
 
 def add_reproduce_command(subparsers: Any) -> None:
@@ -55,50 +75,56 @@ def add_reproduce_command(subparsers: Any) -> None:
                     '0..RUNS-1, print mean ± std test accuracy beside the paper, and write '
                     'OUT/results.{json,csv,md} and one folder per run under OUT/runs/. Runs '
                     'already finished in OUT are skipped, so an interrupted reproduction '
-                    'resumes where it stopped. Config keys other than dataset, model and seed '
+                    'resumes where it stopped; a finished run with other settings is an error '
+                    'unless --overwrite. Config keys other than dataset, model and seed '
                     'can be overridden for every run as --key value.',
         parents=[_common_options()])
     parser.add_argument('--datasets', nargs='+', default=['cora', 'citeseer'],
-                        choices=list(DATASETS), metavar='NAME',
-                        help=f"datasets, any of {', '.join(DATASETS)} (default: %(default)s)")
+                        type=_name_of(DATASETS, 'dataset'), metavar='NAME',
+                        help=f"datasets, any of {', '.join(DATASETS)}, any case "
+                             '(default: %(default)s)')
     parser.add_argument('--models', nargs='+', default=list(MODEL_NAMES),
-                        choices=list(MODEL_NAMES), metavar='NAME',
-                        help=f"models, any of {', '.join(MODEL_NAMES)} (default: %(default)s)")
-    parser.add_argument('--runs', type=int, default=10,
+                        type=_name_of(MODEL_NAMES, 'model'), metavar='NAME',
+                        help=f"models, any of {', '.join(MODEL_NAMES)}, any case "
+                             '(default: %(default)s)')
+    parser.add_argument('--runs', type=_positive_int, default=10,
                         help='seeds per (dataset, model): 0..RUNS-1 (default: %(default)s)')
-    parser.add_argument('--out', type=Path, default=Path('results'),
+    parser.add_argument('--out', type=Path, default=REPRODUCE_OUT,
                         help='output folder, reused: finished runs are skipped '
                              '(default: %(default)s)')
-    parser.add_argument('--config-dir', type=Path, default=None,
-                        help='folder of the <dataset>_<model>.yaml files (default: configs/ '
-                             'of the source checkout, else ./configs)')
     _add_config_overrides(parser, exclude=('dataset', 'model', 'seed', 'sparse_features',
                                            'graphs_per_batch'))
-    parser.set_defaults(handler=_run_reproduce)
+    parser.set_defaults(handler=_run_reproduce, command_parser=parser,
+                        interrupted=_reproduce_interrupted)
 
 
 BENCHMARKS = {
-    'epoch': 'gat_pyg.bench.epoch',
-    'layer': 'gat_pyg.bench.layer',
-    'minibatch': 'gat_pyg.bench.minibatch',
-    'ddp': 'gat_pyg.bench.ddp',
+    'epoch': ('gat_pyg.bench.epoch', 'paper-GAT / GATv2 training epochs on Cora and CiteSeer'),
+    'layer': ('gat_pyg.bench.layer', 'one layer forward + backward on random graphs with '
+                                     '1M-20M edges'),
+    'minibatch': ('gat_pyg.bench.minibatch', 'mini-batch GAT epochs (NeighborLoader) on a '
+                                             '1M-node / 20M-edge random graph'),
+    'ddp': ('gat_pyg.bench.ddp', 'data-parallel mini-batch training at 1 and 2 torchrun '
+                                 'processes: seed nodes per second'),
 }
-"""``gat-pyg bench NAME`` -> the module whose ``main(argv)`` runs it (``benchmarks/NAME.py``)."""
+"""``gat-pyg bench NAME`` -> (the module whose ``main(argv, prog)`` runs it, i.e.
+``benchmarks/NAME.py``; what it measures)."""
 
 
 def add_bench_command(subparsers: Any) -> None:
     """``gat-pyg bench``: our layers against PyG's, timed in the same run."""
+    listing = '; '.join(f"'{name}' = {what}" for name, (_, what) in BENCHMARKS.items())
     parser = subparsers.add_parser(
         'bench', help="time our layers against PyG's",
-        description="Run one benchmark (the same as python benchmarks/NAME.py from a source "
-                    "checkout): 'epoch' = paper-GAT training epochs on Cora and CiteSeer, "
-                    "'layer' = one layer forward + backward on random graphs with 1M-20M "
-                    "edges. Every case runs in a child process; the table gives medians, "
-                    "speed-ups and peak memory. 'gat-pyg bench NAME --help' lists its options.")
-    parser.add_argument('benchmark', choices=sorted(BENCHMARKS), help='which benchmark')
+        description=f'Run one benchmark (the same as python benchmarks/NAME.py from a source '
+                    f'checkout): {listing}. Every case runs in a child process; the table '
+                    "gives medians, speed-ups and peak memory. 'gat-pyg bench NAME --help' "
+                    'lists its options.')
+    parser.add_argument('benchmark', choices=list(BENCHMARKS), help='which benchmark')
     parser.add_argument('options', nargs=argparse.REMAINDER,
                         help="the benchmark's own options")
-    parser.set_defaults(handler=_run_bench)
+    parser.set_defaults(handler=_run_bench, command_parser=parser,
+                        interrupted=lambda args: 'no table was printed')
 
 
 COMMANDS: Dict[str, Callable[[Any], None]] = {
@@ -109,12 +135,23 @@ COMMANDS: Dict[str, Callable[[Any], None]] = {
 """Subcommand name -> function adding its parser."""
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors about unknown options suggest the closest one."""
+
+    def error(self, message: str):
+        if message.startswith('unrecognized arguments:'):
+            message += _suggest_options(self, message.split(':', 1)[1].split())
+        super().error(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``gat-pyg`` parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog='gat-pyg', description='Graph attention networks for PyTorch Geometric: train '
-                                    "models and reproduce the GAT paper's results.")
-    subparsers = parser.add_subparsers(dest='command', required=True, metavar='COMMAND')
+                                    "models, reproduce the GAT paper's results, benchmark the "
+                                    "layers against PyG's.")
+    subparsers = parser.add_subparsers(dest='command', required=True, metavar='COMMAND',
+                                       parser_class=_Parser)
     for add_command in COMMANDS.values():
         add_command(subparsers)
     return parser
@@ -123,26 +160,78 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``gat-pyg`` console script; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    command_parser = args.command_parser
+    if unknown:
+        # Reported by the subcommand, so the usage shown is the subcommand's.
+        command_parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         overrides = _collect_overrides(args)
     except ValueError as err:
-        parser.error(str(err))
+        command_parser.error(str(err))
     logging.basicConfig(level=getattr(args, 'log_level', 'info').upper(), stream=sys.stderr,
                         format='%(levelname)s %(name)s: %(message)s')
+    warnings.showwarning = _log_warning
+    if hasattr(args, 'no_progress'):
+        # Bars only on a terminal: redrawn into a log file they are thousands of lines.
+        args.no_progress = args.no_progress or not sys.stderr.isatty()
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     with logging_redirect_tqdm():
         try:
+            if getattr(args, 'out', None) is not None:
+                check_writable(args.out, '--out')
             return args.handler(args, overrides)
-        except (ValueError, TypeError, OSError) as err:
-            # Bad configs, checksum mismatches and missing data: the message says what to do.
+        except KeyboardInterrupt as interrupt:
+            log.error('interrupted: %s', args.interrupted(args, interrupt))
+            return INTERRUPTED
+        except (ValueError, TypeError) as err:
+            # Bad configs, checksum mismatches: the message says what and where.
             log.error('%s', err)
+            return 1
+        except OSError as err:
+            # Missing data or config files, unwritable folders, failed downloads.
+            log.error('%s', describe_os_error(err))
+            return 1
+        except ImportError as err:
+            # An optional dependency a setting needs (torch_sparse for mini-batch training).
+            log.error('%s; install it (README, "Install"), or run without the setting that '
+                      'needs it', err)
             return 1
 
 
+def _log_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    # A library's warning as one log line, like every other message (not two lines with the
+    # source line that raised it).
+    logging.getLogger('py.warnings').warning('%s: %s', category.__name__, message)
+
+
+def _train_config(args: argparse.Namespace, overrides: Dict[str, Any]):
+    """The run's config: --config (or the pair's file) with the command line's overrides."""
+    return resolve_config(args.config, overrides, config_dir=args.config_dir,
+                          overrides_origin=COMMAND_LINE)
+
+
+def _check_run_folder(folder: Path, overwrite: bool) -> None:
+    """Refuse to replace a finished run (one with a ``result.json``) unless ``--overwrite``."""
+    from gat_pyg.train.loop import RESULT_FILE
+
+    if (folder / RESULT_FILE).is_file():
+        if not overwrite:
+            raise ValueError(f'{folder} already holds a finished run ({RESULT_FILE} is there); '
+                             'pass --overwrite to replace it, or choose another --out')
+        log.warning('replacing the finished run in %s (--overwrite)', folder)
+    elif folder.is_dir() and any(folder.iterdir()):
+        log.info('replacing the unfinished run in %s', folder)
+
+
 def _run_train(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
-    config = (load_config(args.config, overrides) if args.config is not None
-              else TrainConfig.from_dict(overrides))
+    from gat_pyg.train.loop import run_dir
+    from gat_pyg.train.tasks import launch
+
+    config = _train_config(args, overrides)
     folder = run_dir(args.out, config)
+    _check_run_folder(folder, args.overwrite)
     # How the run trains (one process or this rank of torchrun, full or mini-batch, on which
     # device) is the dispatch's decision; the command only says how to read the data.
     result = launch(config, lambda: _load_train_data(args, config), folder,
@@ -159,7 +248,10 @@ def _run_train(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
     return 0
 
 
-def _load_train_data(args: argparse.Namespace, config: TrainConfig) -> Any:
+def _load_train_data(args: argparse.Namespace, config: 'TrainConfig') -> Any:
+    from gat_pyg.data.ppi import load_ppi
+    from gat_pyg.train.loop import load_data
+
     if config.dataset not in INDUCTIVE_DATASETS:
         return load_data(config, root=args.data_root, mirror=args.mirror,
                          verify=not args.no_verify)
@@ -171,10 +263,13 @@ def _load_train_data(args: argparse.Namespace, config: TrainConfig) -> Any:
 
 
 def _run_reproduce(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
+    from gat_pyg.train.reproduce import RESULT_FILES, format_table, reproduce
+
     rows = reproduce(args.datasets, args.models, args.runs, args.out,
                      config_dir=args.config_dir, overrides=overrides, root=args.data_root,
                      mirror=args.mirror, verify=not args.no_verify,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, overwrite=args.overwrite,
+                     overrides_origin=COMMAND_LINE)
     print(format_table(rows), end='')
     log.info('wrote %s and one folder per run under %s', ', '.join(
         str(args.out / name) for name in RESULT_FILES), args.out / 'runs')
@@ -182,16 +277,86 @@ def _run_reproduce(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
 
 
 def _run_bench(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
-    importlib.import_module(BENCHMARKS[args.benchmark]).main(args.options)
+    import importlib
+
+    module, _ = BENCHMARKS[args.benchmark]
+    importlib.import_module(module).main(args.options, prog=f'gat-pyg bench {args.benchmark}')
     return 0
+
+
+def _train_interrupted(args: argparse.Namespace, interrupt: BaseException) -> str:
+    return (f'the run did not finish (its folder under {args.out / "runs"} has no result.json); '
+            'run the same command again to train it from the start')
+
+
+def _reproduce_interrupted(args: argparse.Namespace, interrupt: BaseException) -> str:
+    done = getattr(interrupt, 'finished', None)
+    total = getattr(interrupt, 'total', None)
+    counted = f'{done} of {total} runs are finished in {args.out}' if total is not None \
+        else f'the runs finished so far are in {args.out}'
+    return (f'{counted}; run the same command again to resume: finished runs are skipped, '
+            'the interrupted one starts over')
+
+
+def check_writable(folder: Path, option: str) -> None:
+    """Refuse, before any work, an output folder that cannot be created or written: create it
+    (and its missing parents), write and delete a probe file, and remove again the folders it
+    created, so that a run failing later on a bad config leaves nothing behind.
+
+    Raises:
+        OSError: naming ``option``, the folder and why (a file in the way, a read-only file
+            system, no permission).
+    """
+    import tempfile
+
+    folder = Path(folder)
+    created = []
+    missing = folder.absolute()
+    while not missing.exists() and missing != missing.parent:
+        created.append(missing)
+        missing = missing.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        in_the_way = next((p for p in folder.absolute().parents if p.exists()), None)
+        if in_the_way is not None and not in_the_way.is_dir():
+            why = f'{in_the_way} is a file, not a folder'
+        else:
+            why = err.strerror or str(err)
+            why = why[0].lower() + why[1:]
+            if err.filename and Path(err.filename) != folder:
+                why += f' ({err.filename})'
+        raise OSError(f'{option} {folder}: cannot write there: {why}; choose another folder '
+                      f'with {option}') from None
+    finally:
+        for path in created:                      # the deepest first; only if still empty
+            try:
+                path.rmdir()
+            except OSError:
+                break
+
+
+def describe_os_error(err: OSError) -> str:
+    """One line for an ``OSError``: our own messages as they are; the system's ``[Errno 30]
+    Read-only file system: 'x'`` as ``x: read-only file system``."""
+    if err.strerror and err.filename:
+        return f'{err.filename}: {err.strerror[0].lower()}{err.strerror[1:]}'
+    return str(err)
 
 
 def _common_options() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group('data and output')
+    group.add_argument('--config-dir', type=Path, default=None,
+                       help='folder of the <dataset>_<model>.yaml files (default: configs/ of '
+                            'the source checkout, else ./configs)')
+    group.add_argument('--overwrite', action='store_true',
+                       help='replace finished runs in OUT (train: the run folder; reproduce: '
+                            'runs trained with other settings); without it they are an error')
     group.add_argument('--data-root', default=None,
-                       help=f'dataset root (default: ${ROOT_ENV}, else '
-                            '~/.cache/gat_pyg/planetoid)')
+                       help=f'dataset root (default: ${ROOT_ENV}, else {DEFAULT_ROOT})')
     group.add_argument('--mirror', default=None,
                        help='folder or URL holding the flat ind.<name>.* Planetoid files '
                             f'(default: ${MIRROR_ENV}, else the upstream repository)')
@@ -201,11 +366,47 @@ def _common_options() -> argparse.ArgumentParser:
     group.add_argument('--dense-features', action='store_true',
                        help='keep node features dense (default: torch.sparse: the same model, '
                             'faster; dropout masks and so seeded runs differ)')
-    group.add_argument('--no-progress', action='store_true', help='hide the progress bars')
+    group.add_argument('--no-progress', action='store_true',
+                       help='hide the progress bars (they are shown only when stderr is a '
+                            'terminal)')
     group.add_argument('--log-level', default='info',
                        choices=['debug', 'info', 'warning', 'error'],
                        help='logging level (default: %(default)s)')
     return parent
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected an integer >= 1, got {text!r}') from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'expected an integer >= 1, got {value}')
+    return value
+
+
+def _name_of(names: Sequence[str], kind: str) -> Callable[[str], str]:
+    """An argparse type accepting any of ``names`` in any case (as the Python API does)."""
+    def name(text: str) -> str:
+        if text.lower() not in names:
+            close = difflib.get_close_matches(text.lower(), list(names), n=1)
+            hint = f' (did you mean {close[0]!r}?)' if close else ''
+            raise argparse.ArgumentTypeError(f'unknown {kind} {text!r}{hint}; expected one of '
+                                             f"{', '.join(names)}")
+        return text.lower()
+    name.__name__ = kind
+    return name
+
+
+def _suggest_options(parser: argparse.ArgumentParser, words: Sequence[str]) -> str:
+    options = list(parser._option_string_actions)
+    hints = []
+    for word in words:
+        if word.startswith('--'):
+            close = difflib.get_close_matches(word.split('=')[0], options, n=1)
+            if close:
+                hints.append(f'{word.split("=")[0]} -> {close[0]}')
+    return f" (did you mean: {', '.join(hints)}?)" if hints else ''
 
 
 def _add_config_overrides(parser: argparse.ArgumentParser, exclude: Sequence[str]) -> None:
@@ -227,7 +428,7 @@ def _add_config_overrides(parser: argparse.ArgumentParser, exclude: Sequence[str
             extra.append(f"datasets {', '.join(f.metadata['datasets'])} only")
         if f.type is bool:
             extra.append('true or false')
-        extra.append(f'built-in default {f.default}')
+        extra.append(f"default: the config file's, else {f.default}")
         # A list key takes its items as separate words (--num-neighbors 10 10); they reach
         # parse_override as one list. Its metavar names the item type.
         words = dict(nargs='+') if is_list_field(f) else {}

@@ -1,18 +1,16 @@
-"""Argument checks shared by the analysis functions (clear ``ValueError`` / ``TypeError``)."""
-import numbers
+"""Argument checks shared by the analysis functions (clear ``ValueError`` / ``TypeError``).
 
+The checks any module needs (node counts, edge indices, shapes in messages) are the layers'
+own, :mod:`gat_pyg.nn.checks`; this module adds what only the analyses take.
+"""
 import torch
 from torch import Tensor
 from torch_geometric.utils import is_torch_sparse_tensor
 
 from gat_pyg.nn import checks
+from gat_pyg.nn.checks import check_num_nodes, shape_of
 
-
-def check_num_nodes(num_nodes) -> int:
-    if isinstance(num_nodes, bool) or not isinstance(num_nodes, numbers.Integral) \
-            or num_nodes < 0:
-        raise ValueError(f"num_nodes: expected a non-negative integer, got {num_nodes!r}")
-    return int(num_nodes)
+__all__ = ['check_edge_index', 'check_node_mask', 'check_node_vector', 'check_num_nodes']
 
 
 def check_edge_index(edge_index, num_nodes: int) -> Tensor:
@@ -34,7 +32,7 @@ def check_node_vector(t, name: str, num_nodes: int) -> Tensor:
     if not isinstance(t, Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor [N], got {type(t).__name__}")
     if t.dim() != 1 or t.size(0) != num_nodes:
-        raise ValueError(f"{name}: expected shape [N] = [{num_nodes}], got {list(t.shape)}")
+        raise ValueError(f"{name}: expected shape [N] = [{num_nodes}], got {shape_of(t)}")
     return t
 
 
@@ -49,7 +47,7 @@ def check_node_mask(mask, num_nodes: int) -> Tensor:
         return check_node_vector(mask, 'mask', num_nodes)
     if mask.is_floating_point() or mask.dim() != 1:
         raise ValueError(f"mask: expected a bool tensor [N] or a 1-D tensor of node indices, "
-                         f"got {mask.dtype} of shape {list(mask.shape)}")
+                         f"got {mask.dtype} of shape {shape_of(mask)}")
     if mask.numel() and (int(mask.min()) < 0 or int(mask.max()) >= num_nodes):
         raise ValueError(f"mask: node indices must lie in [0, {num_nodes - 1}], got "
                          f"[{int(mask.min())}, {int(mask.max())}]")

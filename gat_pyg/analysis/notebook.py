@@ -3,17 +3,26 @@
 The notebooks run in two modes. The committed outputs come from a *full* run; CI executes them
 in *small* mode (``GAT_PYG_NOTEBOOK_SMALL=1``: fewer epochs, seeds and points), which must finish
 in a few minutes on two cores. In full mode the figure that the README shows is written under
-``docs/figures/``; everything else (and everything in small mode) goes to a temporary folder, so
-a CI run never writes into the checkout.
+``docs/figures/``; everything else (and everything in small mode) goes to a temporary folder,
+removed when the kernel exits, so a run never writes into the checkout nor leaves folders
+behind. Planetoid graphs are processed into the package's usual data root (``$GAT_PYG_DATA``,
+else ``~/.cache/gat_pyg/planetoid``), once for every notebook and command.
+
+Relative paths in the environment variables are read from the directory the notebook was
+launched from (``$PWD``, which the shell sets and the kernel inherits), not from the kernel's own
+working directory, ``notebooks/``: ``GAT_PYG_PLANETOID_MIRROR=../shared/data/planetoid jupyter
+execute notebooks/x.ipynb``, typed at the repository root, means the folder beside the root.
 """
+import atexit
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import gat_pyg
-from gat_pyg.data.planetoid import MIRROR_ENV, ROOT_ENV
+from gat_pyg.data.names import MIRROR_ENV, ROOT_ENV
 
 SMALL_ENV = 'GAT_PYG_NOTEBOOK_SMALL'
 """``1`` runs the notebooks with small settings (CI)."""
@@ -61,28 +70,46 @@ def notebook_settings(datasets: Sequence[str] = (), small: Optional[bool] = None
     Args:
         datasets: Planetoid names the notebook loads (``'cora'``, ``'citeseer'``); their raw
             files must be in the mirror, else :class:`FileNotFoundError` says where they were
-            looked for and how to point elsewhere: a notebook fails, it does not skip.
+            looked for (the absolute folder) and how to point elsewhere: a notebook fails, it
+            does not skip.
         small (bool, optional): Override ``$GAT_PYG_NOTEBOOK_SMALL``.
-        mirror (str, optional): The mirror folder. (default: ``$GAT_PYG_PLANETOID_MIRROR``, else
-            ``../shared/data/planetoid`` from the repository root)
+        mirror (str, optional): The mirror folder. (default: ``$GAT_PYG_PLANETOID_MIRROR``, read
+            from the launch directory if relative, else ``../shared/data/planetoid`` from the
+            repository root)
     """
+    from gat_pyg.data.planetoid import resolve_root
+
     root = repository_root()
     if small is None:
         small = os.environ.get(SMALL_ENV, '') == '1'
     found = None
     if datasets:
-        found = Path(mirror or os.environ.get(MIRROR_ENV)
-                     or root.parent / 'shared' / 'data' / 'planetoid').expanduser()
+        chosen = mirror or os.environ.get(MIRROR_ENV)
+        origin = ('the mirror argument' if mirror else
+                  f'${MIRROR_ENV}={chosen!r}, read from the launch directory {launch_dir()}'
+                  if chosen else f'the default, ../shared/data/planetoid from the repository '
+                                 f'root {root}')
+        # Absolute and normalised, but symlinks kept: the folder as the user named it.
+        found = Path(os.path.abspath(launch_dir() / Path(chosen).expanduser() if chosen
+                                     else root.parent / 'shared' / 'data' / 'planetoid'))
         missing = [f'ind.{name.lower()}.x' for name in datasets
                    if not (found / f'ind.{name.lower()}.x').is_file()]
         if missing:
             raise FileNotFoundError(
-                f"the Planetoid mirror {found} lacks {', '.join(missing)}: these notebooks "
-                f"run offline from a folder holding the raw ind.<name>.* files; set "
-                f"{MIRROR_ENV} to that folder (default: ../shared/data/planetoid from the "
-                f"repository root {root})")
+                f"the Planetoid mirror {found} ({origin}) lacks {', '.join(missing)}: these "
+                f'notebooks run offline from a folder holding the raw ind.<name>.* files; set '
+                f'{MIRROR_ENV} to that folder (an absolute path, or one relative to where you '
+                'launch the notebook)')
     work = Path(tempfile.mkdtemp(prefix='gat_pyg_notebook_'))
-    data_root = Path(os.environ[ROOT_ENV]) if os.environ.get(ROOT_ENV) else work / 'data'
+    atexit.register(shutil.rmtree, work, ignore_errors=True)
+    data_root = launch_dir() / resolve_root() if os.environ.get(ROOT_ENV) else resolve_root()
     return NotebookSettings(small=small, root=root, mirror=found, data_root=data_root,
                             work=work,
                             docs_figures=None if small else root / 'docs' / 'figures')
+
+
+def launch_dir() -> Path:
+    """The directory the notebook (or script) was launched from: ``$PWD`` as the launching shell
+    set it, if it names a directory, else the current one."""
+    pwd = os.environ.get('PWD')
+    return Path(pwd) if pwd and os.path.isabs(pwd) and os.path.isdir(pwd) else Path.cwd()

@@ -21,13 +21,15 @@ PathLike = Union[str, Path]
 DPI = 90
 
 
-def _figure(ncols: int = 1, width: float = 4.8, height: float = 3.6):
+def _figure(ncols: int = 1, width: float = 4.8, height: float = 3.6, nrows: int = 1):
+    """A figure of ``nrows x ncols`` panels of ``width x height`` inches; its axes in row
+    order."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width * ncols, height), layout='constrained')
+    fig = Figure(figsize=(width * ncols, height * nrows), layout='constrained')
     FigureCanvasAgg(fig)
-    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    axes = fig.subplots(nrows, ncols, squeeze=False).flatten()
     return fig, list(axes)
 
 
@@ -131,8 +133,18 @@ def plot_attention_entropy(result: Union[AttentionEntropy, Mapping[str, Attentio
 
 
 def plot_tsne(result: Union[Embedding2D, Mapping[str, Embedding2D]], path: PathLike,
-              labels=None, dpi: int = DPI, point_size: float = 4.0) -> Path:
-    """Scatter of each 2-D map, side by side, coloured by ``labels`` (e.g. the classes) if given."""
+              labels=None, dpi: int = DPI, point_size: float = 6.0, ncols: Optional[int] = None,
+              class_names: Optional[Sequence[str]] = None) -> Path:
+    """Scatter of each 2-D map, coloured by ``labels`` (e.g. the classes) if given, with one
+    legend entry per class.
+
+    Args:
+        result: A map or ``{title: map}``; several maps are laid out in a grid of ``ncols``
+            columns (default: 2 for 4 maps, else all in one row).
+        labels: One integer label per point, ``[N]``. (default: one colour)
+        point_size (float): Marker area in points^2. (default: ``6.0``)
+        class_names: Legend names of labels ``0, 1, ...`` (default: ``class 0``, ...).
+    """
     named = _named(result, Embedding2D)
     if labels is not None:
         labels = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) \
@@ -141,14 +153,34 @@ def plot_tsne(result: Union[Embedding2D, Mapping[str, Embedding2D]], path: PathL
             if labels.shape != (value.coords.shape[0], ):
                 raise ValueError(f"labels: expected one label per point, [{value.coords.shape[0]}]"
                                  f", got shape {list(labels.shape)}")
-    fig, axes = _figure(ncols=len(named), width=4.0, height=4.0)
+    if ncols is None:
+        ncols = 2 if len(named) == 4 else len(named)
+    if ncols < 1:
+        raise ValueError(f"ncols: expected an integer >= 1, got {ncols!r}")
+    nrows = -(-len(named) // ncols)
+    fig, axes = _figure(ncols=ncols, nrows=nrows, width=4.2, height=4.2)
+    classes = np.unique(labels) if labels is not None else []
+    if class_names is not None and len(class_names) < len(classes):
+        raise ValueError(f"class_names: expected a name for each of the {len(classes)} labels, "
+                         f"got {len(class_names)}")
     for ax, (name, value) in zip(axes, named.items()):
-        ax.scatter(value.coords[:, 0], value.coords[:, 1], s=point_size, c=labels,
-                   cmap='tab10' if labels is not None else None, linewidths=0)
+        if labels is None:
+            ax.scatter(value.coords[:, 0], value.coords[:, 1], s=point_size, linewidths=0)
+        for k, label in enumerate(classes):      # one call per class: one legend entry each
+            at = labels == label
+            ax.scatter(value.coords[at, 0], value.coords[at, 1], s=point_size, linewidths=0,
+                       color=f'C{k % 10}', label=class_names[int(label)] if class_names
+                       else f'class {label}')
         ax.set_xticks([])
         ax.set_yticks([])
         if name:
-            ax.set_title(name, fontsize=9)
+            ax.set_title(name, fontsize=11)
+    for ax in axes[len(named):]:
+        ax.set_visible(False)
+    if len(classes):
+        handles, names = axes[0].get_legend_handles_labels()
+        fig.legend(handles, names, loc='outside lower center', ncols=min(len(classes), 8),
+                   fontsize=10, markerscale=2.5, frameon=False)
     return _save(fig, path, dpi)
 
 
@@ -247,15 +279,19 @@ def plot_results_vs_paper(rows: Sequence[object], path: PathLike, dpi: int = DPI
     fig, (ax, ) = _figure(width=max(4.8, 0.75 * len(rows)))
     positions = np.arange(len(rows))
     ours = [100 * row['mean'] for row in rows]
-    ax.bar(positions - 0.2, ours, 0.4, yerr=[100 * row['std'] for row in rows], capsize=3,
-           label='measured', color='tab:blue')
+    spread = [100 * row['std'] for row in rows]
+    ax.bar(positions - 0.2, ours, 0.4, yerr=spread, capsize=3, label='measured (mean ± std)',
+           color='tab:blue')
     paper = [100 * row['paper'] if row['paper'] is not None else np.nan for row in rows]
     ax.bar(positions + 0.2, paper, 0.4, label='paper', color='tab:gray')
-    for x, value in zip(positions, ours):
-        ax.annotate(f'{value:.1f}', (x - 0.2, value), ha='center', va='bottom', fontsize=7,
-                    xytext=(0, 2), textcoords='offset points')
+    for x, value, std in zip(positions, ours, spread):
+        # above the error bar's cap, so the bar never crosses the number
+        ax.annotate(f'{value:.1f}', (x - 0.2, value + std), ha='center', va='bottom',
+                    fontsize=7, xytext=(0, 3), textcoords='offset points')
     ax.set_xticks(positions, [f"{row['model']}\n{row['dataset']}" for row in rows], fontsize=8)
     ax.set_ylabel('test accuracy (%)')
     ax.set_ylim(0, 100)
-    ax.legend(fontsize=8, loc='lower right')
+    # above the axes: inside, it would cover a group of bars
+    ax.legend(fontsize=8, loc='lower center', bbox_to_anchor=(0.5, 1.0), ncols=2,
+              frameon=False)
     return _save(fig, path, dpi)

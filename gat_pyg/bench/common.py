@@ -10,6 +10,7 @@ import argparse
 import json
 import logging
 import os
+import re
 import resource
 import statistics
 import subprocess
@@ -19,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional
 
 import torch
+
+from gat_pyg.train.atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -127,10 +130,51 @@ def ratio(ours: Optional[float], theirs: Optional[float]) -> str:
     return f'{theirs / ours:.2f}x'
 
 
+def make_parser(doc: str, prog: Optional[str]) -> argparse.ArgumentParser:
+    """A benchmark's parser: ``prog`` as the user called it (``benchmarks/epoch.py`` or ``gat-pyg
+    bench epoch``), the module docstring as plain text (no reST markup) for its description."""
+    return argparse.ArgumentParser(prog=prog, description=plain_text(doc),
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def plain_text(doc: str) -> str:
+    """A docstring without reST markup: ``x`` and :role:`~a.b` become x and a.b."""
+    doc = re.sub(r':\w+:`~?([^`]+)`', r'\1', doc)
+    return re.sub(r'``([^`]+)``', r'\1', doc)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a count of edges, epochs, rounds, ...)."""
+    return _number(text, int, 1, 'an integer >= 1')
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0 (a seed)."""
+    return _number(text, int, 0, 'an integer >= 0')
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0 (a memory cap in GiB)."""
+    value = _number(text, float, 0.0, 'a number > 0')
+    if value == 0.0:
+        raise argparse.ArgumentTypeError(f'expected a number > 0, got {text!r}')
+    return value
+
+
+def _number(text: str, kind: type, low, expected: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected {expected}, got {text!r}') from None
+    if value < low or value != value:    # value != value: NaN
+        raise argparse.ArgumentTypeError(f'expected {expected}, got {text!r}')
+    return value
+
+
 def add_common_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument('--threads', type=int, default=None,
+    parser.add_argument('--threads', type=positive_int, default=None,
                         help='torch threads in each child (default: torch default)')
-    parser.add_argument('--memory-cap-gib', type=float, default=20.0,
+    parser.add_argument('--memory-cap-gib', type=positive_float, default=20.0,
                         help='address-space cap of each child; above it a case reports "out '
                              'of memory" (default: 20)')
     parser.add_argument('--json', default=None, help='also write the results to this file')
@@ -140,10 +184,7 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
 def write_json(path: Optional[str], results: List[CaseResult]) -> None:
     if path is None:
         return
-    tmp = f'{path}.tmp'
-    with open(tmp, 'w') as f:
-        json.dump([dict(asdict(r), median_ms=r.median_ms) for r in results], f, indent=2)
-    os.replace(tmp, path)
+    atomic_write_json(path, [dict(asdict(r), median_ms=r.median_ms) for r in results])
 
 
 def set_threads(threads: Optional[int]) -> None:

@@ -34,7 +34,9 @@ from typing import Dict, List, Optional
 
 import torch
 
-from gat_pyg.bench.common import _rss_kib, fmt_mib, format_table, set_threads
+from gat_pyg.bench.common import (_rss_kib, fmt_mib, format_table, make_parser,
+                                  non_negative_int, positive_float, positive_int, set_threads)
+from gat_pyg.train.atomic import atomic_write_json
 
 log = logging.getLogger(__name__)
 
@@ -122,52 +124,54 @@ def run_job(processes: int, child_args: List[str], threads: int, timeout: float)
     return {'error': f'failed: {tail[0]}'}
 
 
-def main(argv: Optional[List[str]] = None) -> List[Dict]:
-    parser = argparse.ArgumentParser(
-        prog='benchmarks/ddp.py', description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--nodes', type=int, default=200_000,
+def build_parser(prog: str = 'benchmarks/ddp.py') -> argparse.ArgumentParser:
+    """The benchmark's options (every count range-checked by its type); ``prog`` is how
+    ``--help`` and usage errors name the command."""
+    parser = make_parser(__doc__, prog)
+    parser.add_argument('--nodes', type=positive_int, default=200_000,
                         help='nodes of the random graph (default: %(default)s)')
-    parser.add_argument('--edges', type=int, default=4_000_000,
+    parser.add_argument('--edges', type=positive_int, default=4_000_000,
                         help='directed edges of the random graph (default: %(default)s)')
-    parser.add_argument('--features', type=int, default=64,
+    parser.add_argument('--features', type=positive_int, default=64,
                         help='node features (default: %(default)s)')
-    parser.add_argument('--classes', type=int, default=16,
+    parser.add_argument('--classes', type=positive_int, default=16,
                         help='label classes, the output width (default: %(default)s)')
-    parser.add_argument('--batch-size', type=int, default=1024,
+    parser.add_argument('--batch-size', type=positive_int, default=1024,
                         help='seed nodes per step over all processes, split evenly between '
                              'them (default: %(default)s)')
-    parser.add_argument('--num-neighbors', type=int, nargs='+', default=[10, 10],
+    parser.add_argument('--num-neighbors', type=positive_int, nargs='+', default=[10, 10],
                         help='neighbours sampled per hop, one per layer (default: 10 10)')
-    parser.add_argument('--steps', type=int, default=20,
+    parser.add_argument('--steps', type=positive_int, default=20,
                         help='timed steps (default: %(default)s)')
-    parser.add_argument('--warmup', type=int, default=3,
+    parser.add_argument('--warmup', type=non_negative_int, default=3,
                         help='untimed steps first (default: %(default)s)')
-    parser.add_argument('--processes', type=int, nargs='+', default=[1, 2],
+    parser.add_argument('--processes', type=positive_int, nargs='+', default=[1, 2],
                         help='process counts to run; the first is the baseline '
                              '(default: 1 2)')
-    parser.add_argument('--threads', type=int, default=1,
+    parser.add_argument('--threads', type=positive_int, default=1,
                         help='torch threads per process (default: %(default)s)')
-    parser.add_argument('--rounds', type=int, default=1,
+    parser.add_argument('--rounds', type=positive_int, default=1,
                         help='jobs per process count, alternating; the median time is '
                              'reported (default: %(default)s)')
-    parser.add_argument('--seed', type=int, default=0,
+    parser.add_argument('--seed', type=non_negative_int, default=0,
                         help='seed of the graph, the model and the sampler (default: 0)')
-    parser.add_argument('--timeout', type=float, default=3600,
+    parser.add_argument('--timeout', type=positive_float, default=3600,
                         help='seconds one job may take before it counts as failed '
                              '(default: %(default)s)')
     parser.add_argument('--json', default=None, help='also write the results to this file')
     parser.add_argument('--child', action='store_true', help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None, prog: str = 'benchmarks/ddp.py'
+         ) -> Optional[List[Dict]]:
+    """Run the benchmark with the options in ``argv`` (default: ``sys.argv[1:]``); ``prog`` is how
+    ``--help`` and usage errors name the command. Returns the results (``None`` in a child)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     if len(args.num_neighbors) != 2:
         parser.error(f'--num-neighbors: the benchmark model has 2 layers, so give 2 counts, '
                      f'got {len(args.num_neighbors)}')
-    for name in ('nodes', 'edges', 'features', 'classes', 'batch_size', 'steps', 'threads',
-                 'rounds'):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')}: must be >= 1, got {getattr(args, name)}")
-    if args.warmup < 0:
-        parser.error(f'--warmup: must be >= 0, got {args.warmup}')
     for processes in args.processes:
         if processes < 1 or args.batch_size % processes:
             parser.error(f'--processes: each count must be >= 1 and divide --batch-size '
@@ -210,9 +214,7 @@ def main(argv: Optional[List[str]] = None) -> List[Dict]:
     print(format_table(['processes', 'seed nodes / s', 'speed-up', 'efficiency',
                         'held per rank', 'training peak per rank'], rows))
     if args.json is not None:
-        with open(f'{args.json}.tmp', 'w') as f:
-            json.dump(results, f, indent=2)
-        os.replace(f'{args.json}.tmp', args.json)
+        atomic_write_json(args.json, results)
     return results
 
 

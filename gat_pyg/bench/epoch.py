@@ -13,12 +13,15 @@ quoted against the faster of the two. Planetoid files come from ``GAT_PYG_PLANET
 import argparse
 import json
 import logging
-from typing import List
+from typing import List, Optional
 
 import torch
 
 from gat_pyg.bench.common import (CaseResult, add_common_args, fmt_mib, fmt_ms, format_table,
-                                  measure, ratio, run_alternating, set_threads, write_json)
+                                  make_parser, measure, positive_int, ratio, run_alternating,
+                                  set_threads, write_json)
+
+log = logging.getLogger(__name__)
 
 # (implementation, feature form) pairs, in the order the children alternate.
 CASES = (('ours', 'sparse'), ('pyg', 'dense'), ('pyg', 'sparse'))
@@ -51,21 +54,29 @@ def child(args) -> None:
     print(json.dumps(report))
 
 
-def main(argv: List[str] = None) -> List[CaseResult]:
-    parser = argparse.ArgumentParser(
-        prog='benchmarks/epoch.py', description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_parser(prog: str = 'benchmarks/epoch.py') -> argparse.ArgumentParser:
+    """The benchmark's options; ``prog`` is how ``--help`` and usage errors name the
+    command."""
+    parser = make_parser(__doc__, prog)
     parser.add_argument('--datasets', nargs='+', choices=('cora', 'citeseer'),
                         default=['cora', 'citeseer'], help='datasets (default: both)')
     parser.add_argument('--models', nargs='+', choices=('gat', 'gatv2'),
                         default=['gat', 'gatv2'], help='models (default: both)')
-    parser.add_argument('--epochs', type=int, default=50,
+    parser.add_argument('--epochs', type=positive_int, default=50,
                         help='timed epochs in each child, after 3 warm-up epochs (default: 50)')
-    parser.add_argument('--rounds', type=int, default=3,
+    parser.add_argument('--rounds', type=positive_int, default=3,
                         help='children per case, alternating between cases (default: 3)')
     parser.add_argument('--impl', choices=('ours', 'pyg'), help=argparse.SUPPRESS)
     parser.add_argument('--features', choices=('dense', 'sparse'), help=argparse.SUPPRESS)
     add_common_args(parser)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None, prog: str = 'benchmarks/epoch.py'
+         ) -> Optional[List[CaseResult]]:
+    """Run the benchmark with the options in ``argv`` (default: ``sys.argv[1:]``); ``prog`` is how
+    ``--help`` and usage errors name the command. Returns the results (``None`` in a child)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
@@ -82,7 +93,7 @@ def main(argv: List[str] = None) -> List[CaseResult]:
             ours, dense, sparse = case.values()
             best = min((r for r in (dense, sparse) if r.median_ms is not None),
                        key=lambda r: r.median_ms, default=None)
-            logging.info('%s %s: ours %s, PyG dense %s, PyG sparse %s', dataset, model,
+            log.info('%s %s: ours %s, PyG dense %s, PyG sparse %s', dataset, model,
                          fmt_ms(ours.median_ms), fmt_ms(dense.median_ms),
                          fmt_ms(sparse.median_ms))
             results += [ours, dense, sparse]

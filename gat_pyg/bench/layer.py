@@ -10,12 +10,15 @@ implementation) runs in a child process (see :mod:`gat_pyg.bench.common`).
 import argparse
 import json
 import logging
-from typing import List
+from typing import List, Optional
 
 import torch
 
 from gat_pyg.bench.common import (CaseResult, add_common_args, fmt_mib, fmt_ms, format_table,
-                                  measure, ratio, run_alternating, set_threads, write_json)
+                                  make_parser, measure, positive_int, ratio, run_alternating,
+                                  set_threads, write_json)
+
+log = logging.getLogger(__name__)
 
 LAYERS = ('gat', 'gatv2')
 IMPLS = ('ours', 'pyg')
@@ -48,21 +51,29 @@ def child(args) -> None:
     print(json.dumps(measure(step, args.repeats)))
 
 
-def main(argv: List[str] = None) -> List[CaseResult]:
-    parser = argparse.ArgumentParser(
-        prog='benchmarks/layer.py', description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--edges', type=int, nargs='+', default=[1_000_000, 4_000_000,
-                                                                  20_000_000],
+def build_parser(prog: str = 'benchmarks/layer.py') -> argparse.ArgumentParser:
+    """The benchmark's options; ``prog`` is how ``--help`` and usage errors name the
+    command."""
+    parser = make_parser(__doc__, prog)
+    parser.add_argument('--edges', type=positive_int, nargs='+',
+                        default=[1_000_000, 4_000_000, 20_000_000],
                         help='graph sizes (number of edges) to run (default: 1M 4M 20M)')
     parser.add_argument('--layers', nargs='+', choices=LAYERS, default=list(LAYERS),
                         help='which layers to compare (default: both)')
-    parser.add_argument('--repeats', type=int, default=3,
+    parser.add_argument('--repeats', type=positive_int, default=3,
                         help='timed steps in each child, after one warm-up (default: 3)')
-    parser.add_argument('--rounds', type=int, default=2,
+    parser.add_argument('--rounds', type=positive_int, default=2,
                         help='children per implementation, alternating ours/PyG (default: 2)')
     parser.add_argument('--impl', choices=IMPLS, help=argparse.SUPPRESS)
     add_common_args(parser)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None, prog: str = 'benchmarks/layer.py'
+         ) -> Optional[List[CaseResult]]:
+    """Run the benchmark with the options in ``argv`` (default: ``sys.argv[1:]``); ``prog`` is how
+    ``--help`` and usage errors name the command. Returns the results (``None`` in a child)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     if args.child:
         return child(args)
@@ -75,7 +86,7 @@ def main(argv: List[str] = None) -> List[CaseResult]:
                 impl: ['--impl', impl, '--layers', layer, '--edges', str(num_edges),
                        '--repeats', str(args.repeats)] for impl in IMPLS}, args)
             ours, pyg = case['ours'], case['pyg']
-            logging.info('%s: ours %s / %s, PyG %s / %s', ours.name, fmt_ms(ours.median_ms),
+            log.info('%s: ours %s / %s, PyG %s / %s', ours.name, fmt_ms(ours.median_ms),
                          fmt_mib(ours.peak_mib), pyg.error or fmt_ms(pyg.median_ms),
                          fmt_mib(pyg.peak_mib))
             results += [ours, pyg]

@@ -25,8 +25,10 @@ from typing import List, Optional
 import torch
 
 from gat_pyg.bench.common import (CaseResult, add_common_args, fmt_mib, fmt_ms, format_table,
-                                  measure, ratio, run_alternating, set_threads,
-                                  write_json)
+                                  make_parser, measure, non_negative_int, positive_int, ratio,
+                                  run_alternating, set_threads, write_json)
+
+log = logging.getLogger(__name__)
 
 # The implementations, in the order the children alternate; 'sampler' runs no model.
 IMPLS = ('ours', 'pyg', 'sampler')
@@ -84,41 +86,64 @@ def child(args) -> None:
     print(json.dumps(measure(epoch, args.epochs, warmup=1)))
 
 
-def main(argv: Optional[List[str]] = None) -> List[CaseResult]:
-    parser = argparse.ArgumentParser(
-        prog='benchmarks/minibatch.py', description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--nodes', type=int, default=1_000_000,
+def _neighbour_count(text: str) -> int:
+    """argparse type of --num-neighbors: a count >= 1, or -1 for all neighbours."""
+    if text.strip() == '-1':
+        return -1
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f'expected a count >= 1, or -1 for all neighbours, '
+                                         f'got {text!r}') from None
+
+
+def at_least_two(text: str) -> int:
+    """argparse type of --classes: a classifier needs two classes at least."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f'expected an integer >= 2, got {text!r}')
+    return value
+
+
+def build_parser(prog: str = 'benchmarks/minibatch.py') -> argparse.ArgumentParser:
+    """The benchmark's options; ``prog`` is how ``--help`` and usage errors name the
+    command."""
+    parser = make_parser(__doc__, prog)
+    parser.add_argument('--nodes', type=positive_int, default=1_000_000,
                         help='nodes of the random graph (default: %(default)s)')
-    parser.add_argument('--edges', type=int, default=20_000_000,
+    parser.add_argument('--edges', type=positive_int, default=20_000_000,
                         help='directed edges of the random graph (default: %(default)s)')
-    parser.add_argument('--features', type=int, default=64,
+    parser.add_argument('--features', type=positive_int, default=64,
                         help='node features (default: %(default)s)')
-    parser.add_argument('--classes', type=int, default=16,
+    parser.add_argument('--classes', type=at_least_two, default=16,
                         help='label classes, the output width (default: %(default)s)')
-    parser.add_argument('--batch-size', type=int, default=1024,
+    parser.add_argument('--batch-size', type=positive_int, default=1024,
                         help='target nodes per batch (default: %(default)s)')
-    parser.add_argument('--num-neighbors', type=int, nargs='+', default=[10, 10],
+    parser.add_argument('--num-neighbors', type=_neighbour_count, nargs='+', default=[10, 10],
                         help='neighbours sampled per hop, one per layer (default: 10 10)')
-    parser.add_argument('--batches', type=int, default=50,
+    parser.add_argument('--batches', type=positive_int, default=50,
                         help='batches per timed "epoch" (default: %(default)s)')
-    parser.add_argument('--epochs', type=int, default=2,
+    parser.add_argument('--epochs', type=positive_int, default=2,
                         help='timed epochs in each child, after one warm-up epoch '
                              '(default: %(default)s)')
-    parser.add_argument('--rounds', type=int, default=2,
+    parser.add_argument('--rounds', type=positive_int, default=2,
                         help='children per implementation, alternating (default: %(default)s)')
-    parser.add_argument('--seed', type=int, default=0,
+    parser.add_argument('--seed', type=non_negative_int, default=0,
                         help='seed of the graph, the model and the sampler (default: 0)')
     parser.add_argument('--impl', choices=IMPLS, help=argparse.SUPPRESS)
     add_common_args(parser)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None, prog: str = 'benchmarks/minibatch.py'
+         ) -> Optional[List[CaseResult]]:
+    """Run the benchmark with the options in ``argv`` (default: ``sys.argv[1:]``); ``prog`` is how
+    ``--help`` and usage errors name the command. Returns the results (``None`` in a child)."""
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     if len(args.num_neighbors) != 2:
         parser.error(f'--num-neighbors: the benchmark model has 2 layers, so give 2 counts, '
                      f'got {len(args.num_neighbors)}')
-    for name in ('nodes', 'edges', 'features', 'classes', 'batch_size', 'batches', 'epochs',
-                 'rounds'):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')}: must be >= 1, got {getattr(args, name)}")
     if args.child:
         return child(args)
     logging.basicConfig(level=logging.INFO, format='%(message)s')

@@ -1,8 +1,15 @@
-"""Planetoid loading (offline mirror or upstream download, SHA-256 checks, splits) and PPI."""
-from gat_pyg.data.checksums import PLANETOID_SHA256
-from gat_pyg.data.planetoid import (DATASETS, MIRROR_ENV, ROOT_ENV, SPLITS, load_planetoid,
-                                    planetoid_name)
-from gat_pyg.data.ppi import load_ppi
+"""Planetoid loading (offline mirror or upstream download, SHA-256 checks, splits) and PPI.
 
-__all__ = ['DATASETS', 'MIRROR_ENV', 'PLANETOID_SHA256', 'ROOT_ENV', 'SPLITS', 'load_planetoid',
-           'load_ppi', 'planetoid_name']
+The loaders (and torch / PyG with them) are imported on first use; the names in
+:mod:`gat_pyg.data.names` need neither.
+"""
+from gat_pyg._lazy import lazy_exports
+from gat_pyg.data.names import DATASETS, MIRROR_ENV, ROOT_ENV, SPLITS
+
+_exports, __getattr__, __dir__ = lazy_exports(__name__, {
+    'gat_pyg.data.checksums': ['PLANETOID_SHA256'],
+    'gat_pyg.data.planetoid': ['load_planetoid', 'planetoid_name'],
+    'gat_pyg.data.ppi': ['load_ppi'],
+})
+
+__all__ = sorted(_exports + ['DATASETS', 'MIRROR_ENV', 'ROOT_ENV', 'SPLITS'])

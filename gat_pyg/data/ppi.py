@@ -13,7 +13,7 @@ from typing import Optional, Tuple, Union
 
 from torch_geometric.datasets import PPI
 
-from gat_pyg.data.planetoid import ROOT_ENV, resolve_root
+from gat_pyg.data.planetoid import ROOT_ENV, Quiet, removed_if_left_empty, resolve_root
 
 PPI_FOLDER = 'PPI'
 PPI_SPLITS = ('train', 'val', 'test')
@@ -39,14 +39,20 @@ def load_ppi(root: Optional[Union[str, os.PathLike]] = None) -> Tuple[PPI, PPI, 
         (``[num_nodes, 121]``, float).
 
     Raises:
-        OSError: the raw files are missing and cannot be downloaded.
+        OSError: the raw files are missing and cannot be downloaded (the empty folders the
+            attempt created are removed again).
     """
     folder = resolve_root(root) / PPI_FOLDER
     try:
-        return tuple(PPI(str(folder), split=split) for split in PPI_SPLITS)  # type: ignore
+        with removed_if_left_empty(folder):
+            return tuple(_PPI(str(folder), split=split)  # type: ignore
+                         for split in PPI_SPLITS)
     except OSError as err:  # urllib's URLError is an OSError
         raise OSError(f'PPI: the raw files are not in {folder / "raw"} and downloading '
                       f'{PPI.url} failed ({err}); copy the unzipped ppi.zip files '
                       f'({", ".join(RAW_FILES)}) there, or pass another root '
                       f'(--data-root, ${ROOT_ENV})') from err
 
+
+class _PPI(Quiet, PPI):
+    """PyG's PPI, silent (see :class:`gat_pyg.data.planetoid.Quiet`)."""

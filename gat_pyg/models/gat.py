@@ -15,7 +15,11 @@ class GAT(BaseModel):
 
     Args:
         in_channels (int): Input features per node.
-        hidden_channels (int): Features per head of each hidden layer. (paper: ``8``)
+        hidden_channels (int): Features **per head** of each hidden layer, so a hidden layer
+            is ``heads * hidden_channels`` wide (paper: ``8``, times 8 heads = 64). PyG's
+            :class:`torch_geometric.nn.models.GAT` reads its ``hidden_channels`` as the total
+            width and divides it by ``heads``: the paper's hidden layer is
+            ``hidden_channels=8`` here and ``hidden_channels=64`` there.
         out_channels (int): Number of classes.
         num_layers (int, optional): Number of attention layers. (default: ``2``)
         heads (int, optional): Heads of each hidden layer. (default: ``8``)

@@ -4,6 +4,7 @@ Each check raises ``TypeError`` (wrong kind of object) or ``ValueError`` (right 
 shape or content) with a message that names the argument and the expected form, so misuse
 fails at the layer boundary instead of deep inside a scatter kernel or as silent NaNs.
 """
+import numbers
 from typing import Optional, Tuple
 
 import torch
@@ -16,6 +17,21 @@ FILL_VALUE_REDUCTIONS = ('add', 'sum', 'mean', 'min', 'max', 'mul')
 
 def _shape(t: Tensor) -> list:
     return list(t.shape)
+
+
+def shape_of(t: Tensor) -> list:
+    """A tensor's shape as a list, as error messages print it: ``[2, 5]``. (Shared by the
+    packages' checks; ``_shape`` above and ``nn/mask.py``'s copy are to be replaced by it.)"""
+    return list(t.shape)
+
+
+def check_num_nodes(num_nodes, name: str = 'num_nodes') -> int:
+    """A node count: a non-negative integer (a Python or NumPy integer, not a bool); returns it
+    as an ``int``."""
+    if isinstance(num_nodes, bool) or not isinstance(num_nodes, numbers.Integral) \
+            or num_nodes < 0:
+        raise ValueError(f"{name}: expected a non-negative integer, got {num_nodes!r}")
+    return int(num_nodes)
 
 
 def check_probability(value, name: str) -> None:

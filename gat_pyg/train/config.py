@@ -5,8 +5,18 @@ set of allowed values. Fields that only some models read (attention heads) name 
 fields that only some datasets read (the Planetoid split, graphs per batch of the inductive PPI)
 name those datasets; a config for another model or dataset may not set them, and its resolved YAML
 leaves them out, so every key a file holds is a key the run uses.
+
+Where a value comes from: a run's settings are the YAML file of its (dataset, model),
+``configs/<dataset>_<model>.yaml`` (the one source of each pair's paper settings; the CLI picks
+it when no ``--config`` is given, see :func:`resolve_config`), with overrides on top; the
+dataclass defaults below fill only the keys a file leaves out (and equal ``configs/cora_gat.yaml``
+for the keys it sets: ``TrainConfig()`` is the paper's GAT on Cora). Error messages name the key
+and where its value came from (the file, or the command line), and what to do.
+
+This module imports no torch (``gat-pyg --help`` builds its options from it).
 """
 import dataclasses
+import difflib
 import re
 import typing
 from dataclasses import dataclass, field
@@ -15,7 +25,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import yaml
 
-from gat_pyg.data.planetoid import DATASETS, SPLITS
+import gat_pyg
+from gat_pyg.data.names import DATASETS, SPLITS
 
 MODEL_NAMES = ('gat', 'gatv2', 'gcn', 'mlp')
 ATTENTION_MODELS = ('gat', 'gatv2')
@@ -28,6 +39,8 @@ PRECISIONS = ('32', 'bf16-mixed', '16-mixed')
 BACKENDS = ('auto', 'gloo', 'nccl')
 DEVICE_FORM = re.compile(r'auto|cpu|cuda(:[0-9]+)?')
 """The device names a config may hold; whether the machine has them is checked at run time."""
+COMMAND_LINE = 'command line'
+"""The origin the CLI gives its ``--key value`` overrides in messages."""
 
 
 def _field(default: Any, help: str, choices: Optional[Sequence[str]] = None,
@@ -48,7 +61,10 @@ class TrainConfig:
     split: str = _field('public', 'Node split: public (20 per class / 500 / 1000), full, or '
                         'random (drawn with seed).', choices=SPLITS, datasets=PLANETOID_DATASETS)
     model: str = _field('gat', 'Model architecture.', choices=MODEL_NAMES)
-    hidden_channels: int = _field(8, 'Hidden features (per head for gat / gatv2).')
+    hidden_channels: int = _field(
+        8, 'Hidden features: per head for gat / gatv2 (a hidden layer is heads x '
+           'hidden_channels wide; PyG\'s torch_geometric.nn.models.GAT reads it as the total '
+           'width instead), the layer width for gcn / mlp.')
     num_layers: int = _field(2, 'Number of graph layers.')
     heads: int = _field(8, 'Attention heads of each hidden layer (concatenated).',
                         models=ATTENTION_MODELS)
@@ -120,10 +136,10 @@ class TrainConfig:
             if f.type is float:
                 setattr(self, f.name, float(getattr(self, f.name)))
             choices = f.metadata['choices']
-            value = getattr(self, f.name)
-            if choices is not None and value not in choices:
-                raise ValueError(f"config key '{f.name}': expected one of "
-                                 f"{', '.join(choices)}, got {value!r}")
+            if choices is not None:
+                # Names are case-insensitive, as in load_planetoid('CORA'); stored lower-case.
+                setattr(self, f.name, getattr(self, f.name).lower())
+                _check_choice(f.name, getattr(self, f.name), choices)
         for name in ('hidden_channels', 'num_layers', 'heads', 'out_heads', 'epochs',
                      'patience', 'graphs_per_batch'):
             if getattr(self, name) < 1:
@@ -168,30 +184,32 @@ class TrainConfig:
                              f'one full-graph forward pass), got {self.inference_batch_size}')
 
     @classmethod
-    def from_dict(cls, values: Mapping[str, Any]) -> 'TrainConfig':
+    def from_dict(cls, values: Mapping[str, Any],
+                  origins: Optional[Mapping[str, str]] = None) -> 'TrainConfig':
         """A config from a mapping of field names to typed values (a parsed YAML file).
 
+        The dataset and model are checked first (known names, any case), then whether every
+        key is one the model and dataset use, then each value.
+
+        Args:
+            values: ``{key: value}``.
+            origins: ``{key: where its value came from}`` (a file name, ``'command line'``);
+                an error about a key names its origin, and a key that another origin's model or
+                dataset does not use is reported as such. (default: none named)
+
         Raises:
-            ValueError: an unknown key, a key the chosen model does not use, or a bad value.
+            ValueError: an unknown key, a key the chosen model or dataset does not use, or a
+                bad value.
             TypeError: a value of the wrong type.
         """
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        for key in values:
-            if key not in known:
-                raise ValueError(f'unknown config key {key!r}; known keys: '
-                                 f"{', '.join(known)}")
-        model = values.get('model', known['model'].default)
-        dataset = values.get('dataset', known['dataset'].default)
-        for key in values:
-            models = known[key].metadata['models']
-            if models is not None and model not in models:
-                raise ValueError(f"config key {key!r} is only used by models "
-                                 f"{', '.join(models)}, not by {model!r}; remove it")
-            datasets = known[key].metadata['datasets']
-            if datasets is not None and dataset not in datasets:
-                raise ValueError(f"config key {key!r} is only used by datasets "
-                                 f"{', '.join(datasets)}, not by {dataset!r}; remove it")
-        return cls(**values)
+        origins = dict(origins or {})
+        values = _check_names(values, origins)
+        _check_keys_apply(values, origins)
+        try:
+            return cls(**values)
+        except (TypeError, ValueError) as err:
+            key = getattr(err, 'key', None) or _key_named_in(str(err))
+            raise type(err)(_at(origins.get(key), str(err))) from None
 
     def to_dict(self) -> Dict[str, Any]:
         """The fields this config's model uses, in declaration order (``from_dict`` inverts it)."""
@@ -211,27 +229,221 @@ def applies(f: dataclasses.Field, model: str, dataset: Optional[str] = None) -> 
             and (dataset is None or datasets is None or dataset in datasets))
 
 
-def load_config(path: Union[str, Path], overrides: Optional[Mapping[str, Any]] = None
-                ) -> TrainConfig:
+def _fields() -> Dict[str, dataclasses.Field]:
+    return {f.name: f for f in dataclasses.fields(TrainConfig)}
+
+
+def _check_names(values: Mapping[str, Any], origins: Mapping[str, str]) -> Dict[str, Any]:
+    """Refuse unknown keys, check the dataset and model names (before anything that depends on
+    them) and return ``values`` with those names lower-case."""
+    known = _fields()
+    for key in values:
+        if key not in known:
+            raise ValueError(_at(origins.get(key), f'unknown config key {key!r}'
+                                 f'{_did_you_mean(key, known)}; known keys: '
+                                 f"{', '.join(known)}"))
+    values = dict(values)
+    for key in ('dataset', 'model'):
+        if key in values:
+            try:
+                _check_type(key, values[key], known[key].type)
+                values[key] = values[key].lower()
+                _check_choice(key, values[key], known[key].metadata['choices'])
+            except (TypeError, ValueError) as err:
+                raise type(err)(_at(origins.get(key), str(err))) from None
+    return values
+
+
+def _unused_keys(keys, decider: str, chosen: str) -> List[str]:
+    """The keys among ``keys`` that a run whose ``decider`` ('model' or 'dataset') is
+    ``chosen`` does not read."""
+    meta = f'{decider}s'
+    known = _fields()
+    return [key for key in keys if known[key].metadata.get(meta) is not None
+            and chosen not in known[key].metadata[meta]]
+
+
+def _check_keys_apply(values: Mapping[str, Any], origins: Mapping[str, str]) -> None:
+    """Refuse a key that the config's model or dataset does not read, naming where the key and
+    the model (dataset) came from."""
+    known = _fields()
+    for decider in ('dataset', 'model'):
+        chosen = values.get(decider, known[decider].default)
+        unused = _unused_keys(values, decider, chosen)
+        if not unused:
+            continue
+        key, decided_at = unused[0], origins.get(decider)
+        where = f' ({decider} {chosen!r} from {_describe(decided_at)})' \
+            if decided_at not in (None, origins.get(key)) else ''
+        remove = f'remove it from {_describe(origins[key])}' if origins.get(key) \
+            else 'remove it'
+        raise ValueError(_at(origins.get(key), f'config key {key!r} is only used by '
+                             f"{decider}s {', '.join(known[key].metadata[f'{decider}s'])}, "
+                             f'not by {chosen!r}{where}; {remove}'))
+
+
+def _check_file_fits_overrides(path: Path, file_values: Mapping[str, Any],
+                               values: Mapping[str, Any], overrides_origin: str) -> None:
+    """A file whose model (or dataset) is overridden must not set keys that the new one does
+    not use: the file is written for another model, and its other settings (learning rate,
+    dropout, stopping rule) would be that model's too. Refused, pointing at the right file."""
+    for decider in ('dataset', 'model'):
+        written_for = str(file_values.get(decider, '')).lower()
+        chosen = values.get(decider)
+        if not written_for or chosen == written_for:
+            continue
+        unused = _unused_keys([k for k in file_values if k != decider], decider, chosen)
+        if not unused:
+            continue
+        pair = dict(dataset=values.get('dataset', file_values.get('dataset', 'cora')),
+                    model=values.get('model', file_values.get('model', 'gat')))
+        better = config_path(pair['dataset'], pair['model'], path.parent)
+        instead = f'use {better}' if better.is_file() else \
+            f"use a config written for {decider} {chosen!r}"
+        raise ValueError(
+            f'{path} is written for {decider} {written_for!r}: it sets {", ".join(unused)}, '
+            f'which {decider} {chosen!r} (from {_describe(overrides_origin)}) does not use; '
+            f'{instead} instead of overriding {decider}')
+
+
+def load_config(path: Union[str, Path], overrides: Optional[Mapping[str, Any]] = None,
+                *, overrides_origin: str = 'overrides') -> TrainConfig:
     """Read a YAML config file and apply ``overrides`` (already typed, e.g. from
     :func:`parse_override`) on top of it.
 
+    Args:
+        path: The YAML file, a mapping of config keys to values.
+        overrides: ``{key: value}`` replacing the file's values.
+        overrides_origin (str): How messages name the overrides' origin (the CLI:
+            ``'command line'``). (default: ``'overrides'``)
+
     Raises:
-        ValueError / TypeError: as :meth:`TrainConfig.from_dict`, the message naming the file.
+        FileNotFoundError: no such file (the message lists the files beside it).
+        ValueError / TypeError: a YAML syntax error (with its line and column), a duplicate
+            key, or as :meth:`TrainConfig.from_dict`; each message names the key and whether
+            its value came from the file or the overrides.
     """
     path = Path(path)
-    with open(path) as f:
-        values = yaml.load(f, Loader=_ConfigLoader)
+    file_values = read_config_file(path)
+    values = dict(file_values)
+    origins = {key: str(path) for key in values}
+    for key, value in (overrides or {}).items():
+        values[key] = value
+        origins[key] = overrides_origin
+    values = _check_names(values, origins)
+    _check_file_fits_overrides(path, file_values, values, overrides_origin)
+    return TrainConfig.from_dict(values, origins)
+
+
+def read_config_file(path: Union[str, Path]) -> Dict[str, Any]:
+    """The mapping a YAML config file holds (not yet checked against the schema).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not YAML, not a mapping, or a key given twice.
+    """
+    path = Path(path)
+    if not path.is_file():
+        siblings = sorted(p.name for p in path.parent.glob('*.yaml')) if path.parent.is_dir() \
+            else []
+        close = difflib.get_close_matches(path.stem, [Path(name).stem for name in siblings],
+                                          n=1, cutoff=0.6)
+        hint = f' (did you mean {path.parent / close[0]}.yaml?)' if close else ''
+        listing = f'; {path.parent} holds {", ".join(siblings)}' if siblings and not hint else ''
+        raise FileNotFoundError(f'config file {path} does not exist{hint}{listing}')
+    try:
+        with open(path) as f:
+            values = yaml.load(f, Loader=_ConfigLoader)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        where = f', line {mark.line + 1}, column {mark.column + 1}' if mark else ''
+        problem = '; '.join(filter(None, [err.context, err.problem]))
+        raise ValueError(f'{path}{where}: not valid YAML: {problem}') from None
+    except yaml.YAMLError as err:
+        raise ValueError(f'{path}: not valid YAML: {err}') from None
     if values is None:
         values = {}
     if not isinstance(values, dict):
         raise ValueError(f'{path}: a config file must be a YAML mapping of keys to values, '
                          f'got {type(values).__name__}')
-    values.update(overrides or {})
-    try:
-        return TrainConfig.from_dict(values)
-    except (TypeError, ValueError) as err:
-        raise type(err)(f'{path}: {err}') from None
+    return values
+
+
+def default_config_dir() -> Path:
+    """``configs/`` of the source checkout this package runs from, else ``./configs``."""
+    beside_package = Path(gat_pyg.__file__).resolve().parent.parent / 'configs'
+    return beside_package if beside_package.is_dir() else Path('configs')
+
+
+def config_path(dataset: str, model: str, config_dir: Optional[Union[str, Path]] = None
+                ) -> Path:
+    """``configs/<dataset>_<model>.yaml``: the file holding that pair's settings (names in any
+    case; ``config_dir`` defaults to :func:`default_config_dir`)."""
+    folder = Path(config_dir) if config_dir is not None else default_config_dir()
+    return folder / f'{str(dataset).lower()}_{str(model).lower()}.yaml'
+
+
+def resolve_config(path: Optional[Union[str, Path]], overrides: Optional[Mapping[str, Any]] = None,
+                   *, config_dir: Optional[Union[str, Path]] = None,
+                   overrides_origin: str = 'overrides') -> TrainConfig:
+    """The config of a run: ``path`` with ``overrides`` on top, or, without ``path``, the file
+    of the (dataset, model) that ``overrides`` name (defaults: cora, gat), so that a run
+    without a config file trains that pair's paper settings, never another model's.
+
+    Raises:
+        FileNotFoundError: no file for that pair (the message says which file was looked for).
+        ValueError / TypeError: as :func:`load_config`.
+    """
+    overrides = dict(overrides or {})
+    if path is not None:
+        return load_config(path, overrides, overrides_origin=overrides_origin)
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    pair = {}
+    for key in ('dataset', 'model'):
+        value = overrides.get(key, defaults[key])
+        try:
+            _check_type(key, value, str)
+            _check_choice(key, value.lower(), _field_choices(key))
+        except (TypeError, ValueError) as err:
+            raise type(err)(_at(overrides_origin, str(err))) from None
+        pair[key] = value.lower()
+    file = config_path(pair['dataset'], pair['model'], config_dir)
+    if not file.is_file():
+        raise FileNotFoundError(
+            f"no config file for model {pair['model']!r} on dataset {pair['dataset']!r}: "
+            f'{file} does not exist; pass a config file (--config FILE) or the folder that '
+            'holds <dataset>_<model>.yaml (--config-dir)')
+    return load_config(file, overrides, overrides_origin=overrides_origin)
+
+
+def _field_choices(name: str) -> Sequence[str]:
+    return next(f for f in dataclasses.fields(TrainConfig) if f.name == name).metadata['choices']
+
+
+def _check_choice(name: str, value: str, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ValueError(f"config key '{name}': unknown {name} {value!r}"
+                         f'{_did_you_mean(value, choices)}; expected one of '
+                         f"{', '.join(choices)} (any case)")
+
+
+def _did_you_mean(word: str, candidates: Sequence[str]) -> str:
+    close = difflib.get_close_matches(str(word).lower(), list(candidates), n=1, cutoff=0.6)
+    return f' (did you mean {close[0]!r}?)' if close else ''
+
+
+def _at(origin: Optional[str], message: str) -> str:
+    return f'{origin}: {message}' if origin else message
+
+
+def _describe(origin: str) -> str:
+    """An origin inside a sentence: a file as its path, anything else as 'the <origin>'."""
+    return origin if origin.endswith(('.yaml', '.yml')) or '/' in origin else f'the {origin}'
+
+
+def _key_named_in(message: str) -> Optional[str]:
+    match = re.search(r"config key '(\w+)'", message)
+    return match.group(1) if match else None
 
 
 def config_fields() -> Tuple[dataclasses.Field, ...]:
@@ -330,7 +542,20 @@ def _is_instance(value: Any, kind: type) -> bool:
 
 class _ConfigLoader(yaml.SafeLoader):
     """SafeLoader that also reads ``5e-4`` as a float: YAML 1.1 (PyYAML) wants a dot in the
-    mantissa and would hand the string ``'5e-4'`` to a float field."""
+    mantissa and would hand the string ``'5e-4'`` to a float field. A key given twice is an
+    error (PyYAML would silently keep the last value)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    f'in the mapping that starts on line {node.start_mark.line + 1}', None,
+                    f'key {key!r} is given twice (lines {seen[key] + 1} and '
+                    f'{key_node.start_mark.line + 1})', key_node.start_mark)
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
 
 
 _ConfigLoader.add_implicit_resolver(

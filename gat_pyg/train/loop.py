@@ -23,13 +23,13 @@ from torch import Tensor
 from torch.nn import Module
 from torch_geometric.data import Data
 from torch_geometric.typing import Adj
-from tqdm.auto import tqdm
 
 from gat_pyg.data import load_planetoid
 from gat_pyg.models import MODELS, BaseModel
 from gat_pyg.train.config import ATTENTION_MODELS, TrainConfig
 from gat_pyg.train.device import Precision, deterministic_algorithms
 from gat_pyg.train.early_stopping import make_stopping
+from gat_pyg.train.progress import EpochBar
 from gat_pyg.train.atomic import (atomic_torch_save, atomic_write_csv, atomic_write_json,
                                   atomic_write_text)
 
@@ -322,8 +322,7 @@ def fit(config: TrainConfig, task: Task, out_dir: Optional[Union[str, Path]] = N
         rows: List[Dict[str, Any]] = []
         best_state: Dict[str, Tensor] = {}
         best_epoch = -1
-        bar = tqdm(total=config.epochs, disable=not (progress and replicas.is_main), leave=False,
-                   unit='epoch', desc=f'{config.dataset}/{config.model} seed {config.seed}')
+        bar = EpochBar(config, stopping, enabled=progress and replicas.is_main)
         with bar:
             for epoch in range(config.epochs):
                 train_loss, train_score = task.train_epoch(trained, optimizer)
@@ -361,12 +360,12 @@ def fit(config: TrainConfig, task: Task, out_dir: Optional[Union[str, Path]] = N
     if writes:
         atomic_write_csv(out_dir / METRICS_FILE, metric_columns(metric), rows)
         # Saved from the CPU, so the file does not name a device; load_checkpoint maps it anyway.
-        atomic_torch_save(dict(config=config.to_dict(),
+        atomic_torch_save(out_dir / CHECKPOINT_FILE,
+                          dict(config=config.to_dict(),
                                model_state={k: v.cpu() for k, v in best_state.items()},
                                in_channels=task.in_channels, out_channels=task.out_channels,
                                epoch=best_epoch, val_acc=val_score, val_loss=val_loss,
-                               test_acc=test_score, device=str(device)),
-                          out_dir / CHECKPOINT_FILE)
+                               test_acc=test_score, device=str(device)))
         atomic_write_json(out_dir / RESULT_FILE,
                           dict(result=result.to_dict(), config=config.to_dict()))
     return result, model

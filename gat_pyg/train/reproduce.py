@@ -10,6 +10,9 @@ Output folder::
 
 Every file is written atomically, and a run folder's ``result.json`` is written last, so a rerun
 with the same ``out`` skips the runs that finished (with the same config) and trains the rest.
+A finished run with another config is not replaced unless asked (``overwrite``): the check runs
+before anything trains. Interrupted (Ctrl-C), :func:`reproduce` raises
+:class:`ReproduceInterrupted`, which says how many runs had finished.
 """
 import json
 import logging
@@ -21,9 +24,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 from torch_geometric.data import Data
 from tqdm.auto import tqdm
 
-import gat_pyg
 from gat_pyg.data.planetoid import planetoid_name
-from gat_pyg.train.config import MODEL_NAMES, TrainConfig, load_config
+from gat_pyg.train.config import MODEL_NAMES, TrainConfig, config_path, load_config
 from gat_pyg.train.atomic import atomic_write_csv, atomic_write_json, atomic_write_text
 from gat_pyg.train.loop import RESULT_FILE, RunResult, load_data, run_dir
 from gat_pyg.train.tasks import train_run
@@ -56,10 +58,14 @@ class ResultRow:
     test_acc: List[float]
 
 
-def default_config_dir() -> Path:
-    """``configs/`` of the source checkout this package runs from, else ``./configs``."""
-    beside_package = Path(gat_pyg.__file__).resolve().parent.parent / 'configs'
-    return beside_package if beside_package.is_dir() else Path('configs')
+class ReproduceInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :func:`reproduce`: ``finished`` of the ``total`` runs had finished (their
+    folders hold a ``result.json``; rerunning skips them)."""
+
+    def __init__(self, finished: int, total: int):
+        super().__init__(f'{finished} of {total} runs finished')
+        self.finished = finished
+        self.total = total
 
 
 def reproduce(
@@ -74,6 +80,8 @@ def reproduce(
     mirror: Optional[str] = None,
     verify: bool = True,
     progress: bool = True,
+    overwrite: bool = False,
+    overrides_origin: str = 'overrides',
 ) -> List[ResultRow]:
     """Train every (dataset, model) over seeds ``0..runs-1`` with ``configs/<dataset>_<model>.yaml``
     and write the table (see the module docstring for the files).
@@ -83,14 +91,25 @@ def reproduce(
         models: Model names (``'gat'``, ``'gatv2'``, ``'gcn'``, ``'mlp'``).
         runs (int): Seeds per (dataset, model).
         out: Output folder; finished runs already in it are reused.
-        config_dir: Folder of the YAML configs. (default: :func:`default_config_dir`)
+        config_dir: Folder of the YAML configs.
+            (default: :func:`gat_pyg.train.config.default_config_dir`)
         overrides: Config values applied on top of every file (not ``dataset``, ``model`` or
             ``seed``, which the command sets).
         root, mirror, verify: As :func:`gat_pyg.data.load_planetoid`.
         progress (bool): Show progress bars (all runs, and each run's epochs).
+        overwrite (bool): Retrain finished runs in ``out`` whose config differs from this
+            call's; without it they are an error, raised before anything trains.
+            (default: ``False``)
+        overrides_origin (str): How error messages name where ``overrides`` came from (the
+            CLI: ``'command line'``). (default: ``'overrides'``)
 
     Returns:
         The table's rows, in the order of ``datasets`` then ``models``.
+
+    Raises:
+        ValueError: a bad argument or config, or a finished run with another config in ``out``
+            (without ``overwrite``).
+        ReproduceInterrupted: Ctrl-C; finished runs stay finished.
     """
     if runs < 1:
         raise ValueError(f'reproduce: runs must be >= 1, got {runs}')
@@ -100,31 +119,51 @@ def reproduce(
         raise ValueError(f"reproduce: overrides may not set {', '.join(fixed)}; use the "
                          'datasets / models / runs arguments')
     datasets = [planetoid_name(name).lower() for name in datasets]
+    models = [str(model).lower() for model in models]
     for model in models:
         if model not in MODEL_NAMES:
             raise ValueError(f"reproduce: unknown model {model!r}; expected one of "
                              f"{', '.join(MODEL_NAMES)}")
     out = Path(out)
-    config_dir = Path(config_dir) if config_dir is not None else default_config_dir()
-    # Read every config before training anything, so a typo fails in a second, not an hour.
-    plan = [load_config(config_dir / f'{dataset}_{model}.yaml',
-                        dict(overrides, dataset=dataset, model=model, seed=seed))
+    # Read every config, and look at every run folder, before training anything, so a typo or
+    # a clash with earlier runs fails in a second, not an hour.
+    plan = [load_config(config_path(dataset, model, config_dir),
+                        dict(overrides, dataset=dataset, model=model, seed=seed),
+                        overrides_origin=overrides_origin)
             for dataset in datasets for model in models for seed in range(runs)]
+    finished = {}
+    for config in plan:
+        folder = run_dir(out, config)
+        result, stored = finished_run(folder, config), stored_config(folder)
+        if result is not None:
+            finished[folder] = result
+        elif stored is not None and not overwrite:
+            raise ValueError(f'{folder} holds a finished run trained with other settings '
+                             f'({_differences(stored, config.to_dict())}); pass --overwrite '
+                             '(overwrite=True) to retrain it, or choose another --out')
 
     results: Dict[Tuple[str, str], List[RunResult]] = {}
     graphs: Dict[Tuple[Any, ...], Data] = {}
-    with tqdm(plan, desc='reproduce', unit='run', disable=not progress) as bar:
-        for config in bar:
-            bar.set_postfix_str(f'{config.dataset}/{config.model} seed {config.seed}')
-            folder = run_dir(out, config)
-            result = finished_run(folder, config)
-            if result is not None:
-                log.info('skipping %s (finished)', folder)
-            else:
-                log.info('training %s', folder)
-                data = _graph(graphs, config, root, mirror, verify)
-                result = train_run(config, data, folder, progress=progress)
-            results.setdefault((config.dataset, config.model), []).append(result)
+    done = 0
+    try:
+        with tqdm(plan, desc='reproduce', unit='run', disable=not progress) as bar:
+            for config in bar:
+                bar.set_postfix_str(f'{config.dataset}/{config.model} seed {config.seed}')
+                folder = run_dir(out, config)
+                result = finished.get(folder)
+                if result is not None:
+                    log.info('skipping %s (finished)', folder)
+                else:
+                    if stored_config(folder) is not None:
+                        log.warning('retraining %s: it was trained with other settings '
+                                    '(--overwrite)', folder)
+                    log.info('training %s', folder)
+                    data = _graph(graphs, config, root, mirror, verify)
+                    result = train_run(config, data, folder, progress=progress)
+                done += 1
+                results.setdefault((config.dataset, config.model), []).append(result)
+    except KeyboardInterrupt:
+        raise ReproduceInterrupted(done, len(plan)) from None
 
     rows = [summarise(dataset, model, results[dataset, model])
             for dataset in datasets for model in models]
@@ -134,18 +173,30 @@ def reproduce(
 
 def finished_run(folder: Path, config: TrainConfig) -> Optional[RunResult]:
     """The result stored in ``folder`` if that run finished with exactly ``config``."""
+    if stored_config(folder) != config.to_dict():
+        return None
+    return RunResult(**json.loads((folder / RESULT_FILE).read_text())['result'])
+
+
+def stored_config(folder: Path) -> Optional[Dict[str, Any]]:
+    """The config of the finished run in ``folder`` (``None``: no finished run there). An
+    unreadable ``result.json`` (not written by this package: ours are atomic) counts as none,
+    with a warning."""
     path = folder / RESULT_FILE
     if not path.is_file():
         return None
     try:
         stored = json.loads(path.read_text())
-        if stored['config'] != config.to_dict():
-            log.warning('%s was trained with another config; training it again', folder)
-            return None
-        return RunResult(**stored['result'])
+        RunResult(**stored['result'])
+        return dict(stored['config'])
     except (ValueError, KeyError, TypeError) as err:
         log.warning('%s is unreadable (%s); training the run again', path, err)
         return None
+
+
+def _differences(stored: Mapping[str, Any], wanted: Mapping[str, Any]) -> str:
+    keys = [k for k in dict.fromkeys([*wanted, *stored]) if stored.get(k) != wanted.get(k)]
+    return ', '.join(f'{k}: {stored.get(k)!r} there, {wanted.get(k)!r} now' for k in keys)
 
 
 def summarise(dataset: str, model: str, results: Sequence[RunResult]) -> ResultRow:

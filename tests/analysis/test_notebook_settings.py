@@ -1,4 +1,7 @@
 """notebook_settings: small / full mode from the environment; a missing mirror fails loudly."""
+import os
+from pathlib import Path
+
 import pytest
 
 from gat_pyg.analysis import notebook_settings
@@ -14,7 +17,8 @@ def test_small_mode_writes_nothing_into_the_checkout(monkeypatch, mirror):
     assert settings.pick(full=200, small=5) == 5
     assert settings.docs_figures is None
     assert settings.figure('a.png', readme=True).parent == settings.work / 'figures'
-    assert settings.data_root == settings.work / 'data'
+    # graphs are processed into the package's usual data root, not a scratch copy per run
+    assert settings.data_root == Path('~/.cache/gat_pyg/planetoid').expanduser()
     assert settings.root == repository_root() and (settings.root / 'gat_pyg').is_dir()
 
 
@@ -33,3 +37,17 @@ def test_a_missing_mirror_is_an_error_naming_the_variable(monkeypatch, tmp_path)
     with pytest.raises(FileNotFoundError,
                        match=r'lacks ind\.citeseer\.x.*GAT_PYG_PLANETOID_MIRROR'):
         notebook_settings(['citeseer'])
+
+
+def test_the_scratch_folder_is_removed_when_the_interpreter_exits(tmp_path):
+    """The kernel's work folder goes with it (a notebook run used to leave 55 MB behind)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    code = ('from gat_pyg.analysis import notebook_settings; '
+            's = notebook_settings(small=True); (s.work / "f").write_text("x"); print(s.work)')
+    env = dict(os.environ, TMPDIR=str(tmp_path), PYTHONPATH=str(root))
+    work = subprocess.run([sys.executable, '-c', code], env=env, capture_output=True,
+                          text=True, check=True).stdout.strip()
+    assert work.startswith(str(tmp_path)) and not Path(work).exists()

@@ -1,4 +1,5 @@
 """load_planetoid on the real mirror: statistics, splits, features, and the checksum gate."""
+import os
 import shutil
 from pathlib import Path
 
@@ -88,10 +89,10 @@ def test_corrupted_raw_file_is_refused_before_processing(tmp_path, mirror):
     assert PLANETOID_SHA256['ind.cora.x'] in message
     assert sha256_file(bad_mirror / 'ind.cora.x') in message
     assert not (root / 'Cora' / 'processed').exists()
-    # Neither the refused file nor a half-written temporary copy is left in the raw folder.
-    leftovers = sorted(p.name for p in (root / 'Cora' / 'raw').iterdir())
-    assert 'ind.cora.x' not in leftovers
-    assert all(name in PLANETOID_SHA256 for name in leftovers), leftovers
+    # Neither the refused file nor a half-written temporary copy is left; the folders that the
+    # failed fetch created are gone too (ind.cora.x is the first file fetched).
+    assert not list(root.rglob('*'))
+    assert not root.exists()
 
 
 def test_tampered_cached_raw_file_is_refused(tmp_path, mirror):
@@ -143,11 +144,60 @@ def test_mirror_folder_without_the_files(tmp_path, mirror):
         load_planetoid('cora', root=tmp_path / 'root', mirror=str(tmp_path / 'nowhere'))
 
 
-def test_unreachable_download_says_to_set_the_mirror(tmp_path):
+def test_unreachable_download_says_to_set_the_mirror_and_leaves_no_folders(tmp_path):
     # Port 9 (discard) on localhost refuses at once: the same failure as having no network.
     with pytest.raises(ConnectionError, match=MIRROR_ENV):
-        load_planetoid('cora', root=tmp_path, mirror='http://127.0.0.1:9/planetoid')
-    assert not (tmp_path / 'Cora' / 'processed').exists()
+        load_planetoid('cora', root=tmp_path / 'root', mirror='http://127.0.0.1:9/planetoid')
+    assert not (tmp_path / 'root').exists()               # no empty root/Cora/raw behind
+
+
+def test_a_failed_fetch_keeps_folders_that_existed_and_files_that_were_fetched(tmp_path,
+                                                                              mirror):
+    partial = _copy_mirror(mirror, tmp_path / 'mirror')
+    (partial / 'ind.cora.graph').unlink()                  # the 7th of 8 files
+    (tmp_path / 'root').mkdir()
+    with pytest.raises(FileNotFoundError, match=r'ind\.cora\.graph is not in'):
+        load_planetoid('cora', root=tmp_path / 'root', mirror=str(partial))
+    raw = sorted(p.name for p in (tmp_path / 'root' / 'Cora' / 'raw').iterdir())
+    assert raw == sorted(f'ind.cora.{s}' for s in ('x', 'tx', 'allx', 'y', 'ty', 'ally'))
+
+
+def test_mirror_missing_a_dataset_names_the_absolute_folder_and_what_it_holds(
+        tmp_path, mirror, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    relative = os.path.relpath(mirror, tmp_path)            # ../../shared/... style
+    with pytest.raises(FileNotFoundError) as info:
+        load_planetoid('pubmed', root=tmp_path / 'root', mirror=relative)
+    message = str(info.value)
+    assert f'the Planetoid mirror {os.path.abspath(mirror)} (set by mirror= / --mirror)' \
+        in message
+    assert 'it holds citeseer, cora' in message and f'unset {MIRROR_ENV}' in message
+    assert '..' not in message.split(' (set by')[0]
+    assert not (tmp_path / 'root').exists()
+    monkeypatch.setenv(MIRROR_ENV, relative)
+    with pytest.raises(FileNotFoundError, match=f'set by \\${MIRROR_ENV}'):
+        load_planetoid('pubmed', root=tmp_path / 'root')
+
+
+@pytest.mark.parametrize('sizes,message', [
+    (dict(num_val=-5), r'num_val must be an integer >= 1 for the random split, got -5'),
+    (dict(num_test=0), r'num_test must be an integer >= 1 for the random split, got 0'),
+    (dict(num_train_per_class=True), r'num_train_per_class must be an integer >= 1'),
+    (dict(num_val=3000), r'num_val \+ num_test = 3000 \+ 1000 exceeds the 2568 nodes of Cora '
+                         r'left after 20 training nodes per class \(2708 nodes, 7 classes\)'),
+    (dict(num_train_per_class=2000), r'num_train_per_class=2000 exceeds the 180 nodes of the '
+                                     r'smallest class of Cora \(class 6\); it must be at most 180'),
+])
+def test_random_split_sizes_beyond_the_graph_are_refused(sizes, message, data_root, mirror):
+    with pytest.raises(ValueError, match=message):
+        load_planetoid('cora', root=data_root, mirror=str(mirror), split='random', **sizes)
+
+
+def test_random_split_at_the_limits(data_root, mirror):
+    data = load_planetoid('cora', root=data_root, mirror=str(mirror), split='random',
+                          num_train_per_class=180, num_val=1000, num_test=2708 - 7 * 180 - 1000)
+    assert [int(m.sum()) for m in (data.train_mask, data.val_mask, data.test_mask)] == \
+        [7 * 180, 1000, 2708 - 7 * 180 - 1000]
 
 
 def test_default_root_from_environment(tmp_path, monkeypatch):

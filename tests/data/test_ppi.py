@@ -38,3 +38,5 @@ def test_missing_files_without_network_name_the_folder(tmp_path, monkeypatch):
     with pytest.raises(OSError, match=r'PPI: the raw files are not in .*PPI/raw and '
                                       r'downloading .*ppi.zip failed \(network unreachable\)'):
         load_ppi(tmp_path)
+    # The attempt leaves no empty PPI/raw (or PPI/) behind; the root, which existed, stays.
+    assert tmp_path.is_dir() and not (tmp_path / 'PPI').exists()

@@ -81,8 +81,10 @@ def test_wrong_type_is_named(tmp_path, text, key):
 
 
 @pytest.mark.parametrize('values,message', [
-    ({'dataset': 'reddit'}, "'dataset': expected one of cora, citeseer, pubmed"),
-    ({'model': 'gin'}, "'model': expected one of"),
+    ({'dataset': 'reddit'}, "'dataset': unknown dataset 'reddit'; expected one of cora, "
+                            "citeseer, pubmed, ppi"),
+    ({'model': 'gin'}, "'model': unknown model 'gin'.*expected one of gat, gatv2, gcn, mlp"),
+    ({'model': 'gcn', 'dataset': 'reddit', 'heads': 8}, "unknown dataset 'reddit'"),
     ({'dropout': 1.0}, r"'dropout': must be in \[0, 1\)"),
     ({'epochs': 0}, "'epochs': must be >= 1"),
     ({'lr': 0}, "'lr': must be > 0"),
@@ -106,8 +108,15 @@ def test_overrides_apply_on_top_and_are_validated(tmp_path):
     path = CONFIG_DIR / 'cora_gcn.yaml'
     config = load_config(path, {'lr': 0.02, 'epochs': 7})
     assert (config.lr, config.epochs, config.hidden_channels) == (0.02, 7, 16)
-    with pytest.raises(ValueError, match="cora_gcn.yaml: config key 'heads'"):
+    # The value came from the overrides, not from the file: the message says so.
+    with pytest.raises(ValueError, match="^overrides: config key 'heads' is only used by models "
+                                         "gat, gatv2, not by 'gcn' \\(model 'gcn' from "
+                                         ".*cora_gcn.yaml\\); remove it from the overrides$"):
         load_config(path, {'heads': 4})
+    with pytest.raises(ValueError, match="^command line: config key 'lr': must be > 0"):
+        load_config(path, {'lr': -1.0}, overrides_origin='command line')
+    with pytest.raises(ValueError, match=r"c\.yaml: config key .lr.: must be > 0"):
+        load_config(_write(tmp_path, 'model: gcn\nlr: -1\n'), {'epochs': 3})
 
 
 def test_non_mapping_file_is_refused(tmp_path):
@@ -136,3 +145,18 @@ def test_parse_override_types_text_per_field():
 def test_every_field_has_help():
     for f in dataclasses.fields(TrainConfig):
         assert f.metadata['help'], f.name
+
+
+def test_package_exports_stay_functions_whatever_the_import_order():
+    """gat_pyg.train exports the function reproduce from its submodule of the same name; the
+    lazy package keeps the function even when the submodule is imported first."""
+    import subprocess
+    import sys
+
+    code = ('import gat_pyg.train.reproduce, gat_pyg.cli; from gat_pyg.train import reproduce; '
+            'import gat_pyg.train as t; print(callable(reproduce), type(t.reproduce).__name__, '
+            "sorted(m for m in ('torch',) if m in sys.modules))")
+    root = Path(__file__).resolve().parents[2]
+    printed = subprocess.run([sys.executable, '-c', 'import sys; ' + code], capture_output=True,
+                             text=True, env={'PYTHONPATH': str(root), 'PATH': ''}, check=True)
+    assert printed.stdout.split() == ['True', 'function', "['torch']"]

@@ -6,7 +6,7 @@ import pytest
 
 import gat_pyg.train.loop as loop
 from gat_pyg.train import reproduce
-from gat_pyg.train.reproduce import RESULT_FILES, format_table
+from gat_pyg.train.reproduce import RESULT_FILES, ReproduceInterrupted, format_table
 
 TINY = {'epochs': 3}
 
@@ -45,16 +45,24 @@ def test_resume_retrains_only_the_missing_run(tmp_path, data_root, mirror, caplo
     assert _table(out) == before                          # seeded: the same numbers again
 
 
-def test_changed_config_retrains(tmp_path, data_root, mirror, caplog):
+def test_a_finished_run_with_other_settings_is_replaced_only_with_overwrite(
+        tmp_path, data_root, mirror, caplog):
     out = tmp_path / 'out'
     reproduce(['cora'], ['mlp'], 1, out, overrides=TINY, root=data_root, mirror=str(mirror),
               progress=False)
-    with caplog.at_level(logging.INFO, logger='gat_pyg'):
+    result = out / 'runs' / 'cora_mlp' / 'seed_0' / 'result.json'
+    before = result.read_text()
+    with pytest.raises(ValueError, match=r"cora_mlp/seed_0 holds a finished run trained with "
+                                         r"other settings \(epochs: 3 there, 4 now\); pass "
+                                         r"--overwrite"):
         reproduce(['cora'], ['mlp'], 1, out, overrides={'epochs': 4}, root=data_root,
                   mirror=str(mirror), progress=False)
-    assert any('another config' in r.getMessage() for r in caplog.records)
-    result = json.loads((out / 'runs' / 'cora_mlp' / 'seed_0' / 'result.json').read_text())
-    assert result['result']['epochs'] == 4
+    assert result.read_text() == before                   # nothing was replaced
+    with caplog.at_level(logging.INFO, logger='gat_pyg'):
+        reproduce(['cora'], ['mlp'], 1, out, overrides={'epochs': 4}, root=data_root,
+                  mirror=str(mirror), progress=False, overwrite=True)
+    assert any('trained with other settings' in r.getMessage() for r in caplog.records)
+    assert json.loads(result.read_text())['result']['epochs'] == 4
 
 
 def test_interrupted_run_leaves_no_results_and_resumes(tmp_path, data_root, mirror,
@@ -70,9 +78,11 @@ def test_interrupted_run_leaves_no_results_and_resumes(tmp_path, data_root, mirr
         return real_step(*args)
 
     monkeypatch.setattr(loop.NodeTask, 'train_epoch', interrupted_step)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(ReproduceInterrupted) as interrupted:
         reproduce(['cora'], ['mlp'], 2, out, overrides=TINY, root=data_root,
                   mirror=str(mirror), progress=False)
+    assert (interrupted.value.finished, interrupted.value.total) == (1, 2)
+    assert isinstance(interrupted.value, KeyboardInterrupt)
     assert not any((out / name).exists() for name in RESULT_FILES)
     assert (out / 'runs' / 'cora_mlp' / 'seed_0' / 'result.json').is_file()
     unfinished = out / 'runs' / 'cora_mlp' / 'seed_1'

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# The test suite on a fresh clone, set-up included: the environment of scripts/reproduce.sh
+# plus what the tests need (torch_scatter and torch_sparse, built from source; the notebook and
+# test extras; a Jupyter kernel of this environment), then `python -m pytest -q`. A rerun skips
+# what is installed. CI (.ci/run) runs this script.
+#
+#   scripts/test.sh                        # extra arguments go to pytest, e.g. -x tests/train
+#
+# The tests need the Planetoid mirror (Cora and CiteSeer): $GAT_PYG_PLANETOID_MIRROR or
+# ../shared/data/planetoid beside the repository. See scripts/setup.sh for the variables.
+# shellcheck source=scripts/setup.sh
+source "$(dirname "${BASH_SOURCE[0]}")/setup.sh"
+
+ensure_venv
+ensure_torch
+ensure_build_tools
+ensure_extensions
+ensure_package 'scatter,sparse,notebooks,test'
+python -c "import torch_geometric.typing as t
+assert t.WITH_TORCH_SCATTER and t.WITH_TORCH_SPARSE, 'torch_scatter / torch_sparse not usable'"
+# The notebook tests start a kernel named python3: this environment's own, found before any
+# user-wide one of that name.
+export JUPYTER_PREFER_ENV_PATH=1
+if [ ! -f "$VENV/share/jupyter/kernels/python3/kernel.json" ]; then
+  step "registering this environment's Jupyter kernel (python3) in $VENV"
+  python -m ipykernel install --sys-prefix --name python3 >/dev/null
+fi
+find_mirror || step "the tests that read Cora and CiteSeer will fail: they need the mirror"
+step "set-up done in $(elapsed "$SETUP_START")"
+
+cd "$ROOT"
+start=$SECONDS
+status=0
+python -m pytest -q "$@" || status=$?
+step "tests done in $(elapsed "$start") (exit status $status); everything in $(elapsed)"
+exit "$status"
