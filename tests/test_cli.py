@@ -558,13 +558,14 @@ def test_13_9_a_mini_batch_run_logged_to_a_file_prints_a_few_lines(tmp_path, mir
                        '--data-root', tmp_path / 'data', '--out', tmp_path / 'out', cwd=ROOT)
     assert finished.returncode == 0, finished.stderr
     lines = finished.stderr.strip().splitlines()
-    # processing the raw files (once), the run's result, the folder written, and at most one
-    # line per library warning: no bar redraws, no 'Processing...' / 'Done!' from PyG
+    # processing the raw files (once), how the run trains, its result, the folder written, and
+    # at most one line per library warning: no bar redraws, no 'Processing...' / 'Done!' from PyG
     info = [line for line in lines if line.startswith('INFO ')]
-    assert len(info) == 3 and info[0].startswith('INFO gat_pyg.data.planetoid: Cora: '
+    assert len(info) == 4 and info[0].startswith('INFO gat_pyg.data.planetoid: Cora: '
                                                  'processing the raw files'), lines
+    assert 'mini-batch' in info[1]
     assert all(line.startswith('WARNING py.warnings: ') for line in lines if line not in info)
-    assert len(lines) <= 5 and '\r' not in finished.stderr and 'Done!' not in finished.stderr
+    assert len(lines) <= 6 and '\r' not in finished.stderr and 'Done!' not in finished.stderr
 
 
 # --- 13.10 Start-up and argument errors ------------------------------------------------------

@@ -15,13 +15,9 @@ from torch_geometric.utils import is_torch_sparse_tensor
 FILL_VALUE_REDUCTIONS = ('add', 'sum', 'mean', 'min', 'max', 'mul')
 
 
-def _shape(t: Tensor) -> list:
-    return list(t.shape)
-
-
 def shape_of(t: Tensor) -> list:
-    """A tensor's shape as a list, as error messages print it: ``[2, 5]``. (Shared by the
-    packages' checks; ``_shape`` above and ``nn/mask.py``'s copy are to be replaced by it.)"""
+    """A tensor's shape as a list, as error messages print it: ``[2, 5]``. (Shared by every
+    check of the package.)"""
     return list(t.shape)
 
 
@@ -77,12 +73,12 @@ def _check_features(x, name: str, expected: int) -> None:
                         f"got {type(x).__name__}")
     if x.dim() != 2:
         raise ValueError(f"{name}: expected node features of shape [num_nodes, "
-                         f"num_features], got shape {_shape(x)}")
+                         f"num_features], got shape {shape_of(x)}")
     if not (x.is_floating_point() or x.dtype.is_complex):
         raise TypeError(f"{name}: expected floating point features, got {x.dtype}")
     if expected != -1 and x.size(-1) != expected:
         raise ValueError(f"{name}: the layer was built for {expected} input features, "
-                         f"got {x.size(-1)} (shape {_shape(x)})")
+                         f"got {x.size(-1)} (shape {shape_of(x)})")
 
 
 def split_node_features(x, in_channels) -> Tuple[Tensor, Optional[Tensor]]:
@@ -119,7 +115,7 @@ def split_node_features(x, in_channels) -> Tuple[Tensor, Optional[Tensor]]:
                 _check_features(x, 'x', src_c)
             raise ValueError(
                 f"x: this layer is bipartite with in_channels={tuple(in_channels)}, so it "
-                f"expects a pair (x_src, x_dst), got a single tensor of shape {_shape(x)}")
+                f"expects a pair (x_src, x_dst), got a single tensor of shape {shape_of(x)}")
         _check_features(x, 'x', src_c if src_c != -1 else dst_c)
     return x, x
 
@@ -145,7 +141,7 @@ def check_graph(edge_index, num_src: int, num_dst: Optional[int]) -> None:
     """
     if isinstance(edge_index, SparseTensor) and not isinstance(edge_index, Tensor):
         rows, cols = edge_index.sparse_sizes()
-        _check_adjacency_shape((rows, cols), num_src, num_dst)
+        _check_adjacencyshape_of((rows, cols), num_src, num_dst)
         return
     if not isinstance(edge_index, Tensor):
         raise TypeError("edge_index: expected a LongTensor of shape [2, num_edges], a "
@@ -154,8 +150,8 @@ def check_graph(edge_index, num_src: int, num_dst: Optional[int]) -> None:
     if is_torch_sparse_tensor(edge_index):
         if edge_index.dim() != 2:
             raise ValueError("edge_index: expected a 2-D sparse adjacency [num_dst, "
-                             f"num_src], got shape {_shape(edge_index)}")
-        _check_adjacency_shape(tuple(edge_index.shape), num_src, num_dst)
+                             f"num_src], got shape {shape_of(edge_index)}")
+        _check_adjacencyshape_of(tuple(edge_index.shape), num_src, num_dst)
         return
     if edge_index.dtype.is_floating_point or edge_index.dtype.is_complex \
             or edge_index.dtype == torch.bool:
@@ -163,7 +159,7 @@ def check_graph(edge_index, num_src: int, num_dst: Optional[int]) -> None:
                         f"{edge_index.dtype}")
     if edge_index.dim() != 2 or edge_index.size(0) != 2:
         raise ValueError(f"edge_index: expected shape [2, num_edges], got "
-                         f"{_shape(edge_index)}")
+                         f"{shape_of(edge_index)}")
     if edge_index.numel() == 0:
         return
     # One host synchronisation for the three numbers, not three.
@@ -180,7 +176,7 @@ def check_graph(edge_index, num_src: int, num_dst: Optional[int]) -> None:
                              f"{num_dst} target nodes")
 
 
-def _check_adjacency_shape(shape, num_src: int, num_dst: Optional[int]) -> None:
+def _check_adjacencyshape_of(shape, num_src: int, num_dst: Optional[int]) -> None:
     rows, cols = shape
     if cols != num_src or (num_dst is not None and rows != num_dst):
         expected = f"[{num_dst if num_dst is not None else 'num_dst'}, {num_src}]"
@@ -201,7 +197,7 @@ def check_edge_attr(edge_attr, edge_dim: Optional[int], num_edges: int) -> Optio
         edge_attr = edge_attr.view(-1, 1)
     if edge_attr.dim() != 2 or edge_attr.size(1) != edge_dim:
         raise ValueError(f"edge_attr: expected shape [num_edges, {edge_dim}] (edge_dim="
-                         f"{edge_dim}), got {_shape(edge_attr)}")
+                         f"{edge_dim}), got {shape_of(edge_attr)}")
     if edge_attr.size(0) != num_edges:
         raise ValueError(f"edge_attr: expected one row per edge ({num_edges}), got "
                          f"{edge_attr.size(0)} rows")

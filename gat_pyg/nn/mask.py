@@ -22,10 +22,6 @@ from torch_geometric.utils import is_torch_sparse_tensor, to_edge_index
 from gat_pyg.nn import checks
 
 
-def _shape(t) -> list:
-    return list(t.shape)
-
-
 def as_bool_mask(mask, name: str = 'mask') -> Tensor:
     """Returns a dense ``mask`` as a ``torch.bool`` tensor of the same shape.
 
@@ -94,7 +90,7 @@ def mask_from_scores(scores, threshold: Optional[float] = None, top_k: Optional[
                         "(call .to_dense() first)")
     if scores.dim() != 2 or scores.size(0) != scores.size(1):
         raise ValueError(f"scores: expected a square [N, N] matrix (rows targets, columns "
-                         f"sources), got shape {_shape(scores)}")
+                         f"sources), got shape {checks.shape_of(scores)}")
     if (threshold is None) == (top_k is None):
         raise ValueError(f"threshold, top_k: give exactly one of them, got threshold="
                          f"{threshold!r} and top_k={top_k!r}")
@@ -153,14 +149,14 @@ def mask_to_edge_index(mask) -> Tensor:
     if isinstance(mask, Tensor) and is_torch_sparse_tensor(mask):
         if mask.dim() != 2 or mask.size(0) != mask.size(1):
             raise ValueError(f"mask: expected a square [N, N] sparse mask, got shape "
-                             f"{_shape(mask)}")
+                             f"{checks.shape_of(mask)}")
         (row, col), values = to_edge_index(mask.to_sparse_coo().coalesce())
         keep = as_bool_mask(values, 'mask (stored values)')
         return torch.stack([col[keep], row[keep]]).long()
     mask = as_bool_mask(mask)
     if mask.dim() != 2 or mask.size(0) != mask.size(1):
         raise ValueError(f"mask: expected a square [N, N] mask (rows targets, columns "
-                         f"sources), got shape {_shape(mask)}")
+                         f"sources), got shape {checks.shape_of(mask)}")
     target, source = mask.nonzero(as_tuple=True)
     return torch.stack([source, target])
 
@@ -172,9 +168,7 @@ def edge_index_to_mask(edge_index: Tensor, num_nodes: int) -> Tensor:
         edge_index (Tensor): ``[2, E]`` integer indices, row 0 sources, row 1 targets.
         num_nodes (int): ``N``.
     """
-    if isinstance(num_nodes, bool) or not isinstance(num_nodes, numbers.Integral) \
-            or num_nodes < 0:
-        raise ValueError(f"num_nodes: expected a non-negative integer, got {num_nodes!r}")
+    num_nodes = checks.check_num_nodes(num_nodes)
     if not isinstance(edge_index, Tensor) or is_torch_sparse_tensor(edge_index):
         raise TypeError(f"edge_index: expected a [2, E] index tensor, got "
                         f"{type(edge_index).__name__} (a sparse adjacency already is a mask: "

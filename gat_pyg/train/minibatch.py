@@ -50,6 +50,7 @@ from gat_pyg.models import BaseModel
 from gat_pyg.train.config import TrainConfig
 from gat_pyg.train.device import Precision
 from gat_pyg.train.loop import NodeTask, Replicas
+from gat_pyg.train.progress import bar_disabled
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +139,10 @@ class MiniBatchTask(NodeTask):
         self.loader.sampler.set_epoch(self.epoch)
         model.train()
         loss_sum, correct, count = 0.0, 0, 0
-        batches = tqdm(self.loader, disable=not self.progress, leave=False, unit='batch',
-                       desc=f'epoch {self.epoch}')
+        # On a terminal only (a bar redrawn into a file is a line per batch); left in place
+        # and overwritten by the next epoch's.
+        batches = tqdm(self.loader, disable=bar_disabled(self.progress), leave=False,
+                       unit='batch', desc=f'epoch {self.epoch}')
         for batch in batches:
             loss, correct_here = train_batch(model, optimizer, batch.to(self.device),
                                              self.precision)
