@@ -39,8 +39,9 @@ def build(dataset: str, model: str, impl: str, features: str):
         conv = {'gat': pyg_nn.GATConv, 'gatv2': pyg_nn.GATv2Conv}[model]
         model_cls = type(f'PyG{model_cls.__name__}', (model_cls, ), {'conv_class': conv})
     torch.manual_seed(0)
+    # message_dropout off: PyG's layer has no such argument, and both sides run one model.
     net = model_cls(data.num_features, 8, int(data.y.max()) + 1, heads=8, out_heads=1,
-                    dropout=0.6, attn_dropout=0.6)
+                    dropout=0.6, attn_dropout=0.6, message_dropout=0.0)
     return net, data
 
 

@@ -1,5 +1,5 @@
 """GAT and GATv2 node classifiers (Velickovic et al. 2018; Brody et al. 2022)."""
-from typing import Any, Type
+from typing import Any, Optional, Type
 
 from torch.nn import Module
 
@@ -28,18 +28,24 @@ class GAT(BaseModel):
         attn_dropout (float, optional): Dropout on the attention coefficients.
             (default: ``0.6``)
         message_dropout (float, optional): Dropout on each layer's projected features before
-            they are summed, as the official code does. (default: ``0.0``)
+            they are summed. ``None`` takes the class's :attr:`default_message_dropout`: ``0.6``
+            for GAT, as the official GAT code (its ``in_drop`` also drops ``seq_fts``) and the
+            ``configs/*_gat.yaml``; ``0.0`` for :class:`GATv2`, as PyG's GATv2 and the
+            ``configs/*_gatv2.yaml``. (default: ``None``)
         act (str, optional): Activation between layers. (default: ``'elu'``)
         bias (bool, optional): Additive bias in each layer. (default: ``True``)
         residual (bool, optional): A linear skip connection in every layer (``residual=True``
             of the conv): the paper's inductive PPI model. (default: ``False``)
     """
     conv_class: Type[Module] = GATConv
+    default_message_dropout: float = 0.6
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
                  num_layers: int = 2, heads: int = 8, out_heads: int = 1, dropout: float = 0.6,
-                 attn_dropout: float = 0.6, message_dropout: float = 0.0, act: str = 'elu',
-                 bias: bool = True, residual: bool = False):
+                 attn_dropout: float = 0.6, message_dropout: Optional[float] = None,
+                 act: str = 'elu', bias: bool = True, residual: bool = False):
+        if message_dropout is None:
+            message_dropout = self.default_message_dropout
         super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout, act,
                          heads=heads, out_heads=out_heads, attn_dropout=attn_dropout,
                          message_dropout=message_dropout, bias=bias, residual=residual)
@@ -60,5 +66,6 @@ class GAT(BaseModel):
 class GATv2(GAT):
     r"""GAT with the dynamic attention of `"How Attentive are Graph Attention Networks?"
     <https://arxiv.org/abs/2105.14491>`_ (:class:`gat_pyg.GATv2Conv`); same arguments and
-    shape as :class:`GAT`."""
+    shape as :class:`GAT` (``message_dropout`` defaults to ``0.0``)."""
     conv_class = GATv2Conv
+    default_message_dropout = 0.0

@@ -150,3 +150,21 @@ def test_a_prepared_graph_is_refused_by_gcn():
     model = _build('gat').eval()
     torch.testing.assert_close(model(_x(), model.prepare_graph(EDGE_INDEX, 5)),
                                model(_x(), EDGE_INDEX), atol=0, rtol=0)
+
+
+@pytest.mark.parametrize('name', ['gat', 'gatv2'])
+def test_model_defaults_are_the_configs(name):
+    """One source per default (issue 16): the attention models' defaults are the settings of
+    configs/cora_<model>.yaml, which the training harness uses (the layers keep PyG's)."""
+    from pathlib import Path
+
+    import yaml
+    config = yaml.safe_load((Path(__file__).resolve().parents[2] / 'configs' /
+                             f'cora_{name}.yaml').read_text())
+    model = MODELS[name](6, 4, 3)
+    first, last = model.convs[0], model.convs[-1]
+    assert model.dropout == config['dropout']
+    assert first.heads == config['heads'] and last.heads == config['out_heads']
+    assert first.dropout == config['attn_dropout'] and last.dropout == config['attn_dropout']
+    assert first.message_dropout == config['message_dropout']
+    assert last.message_dropout == config['message_dropout']

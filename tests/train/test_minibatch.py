@@ -51,7 +51,8 @@ def _batch(data, num_neighbors=(4, 3), batch_size=16):
 
 def _model(data, fast_path):
     torch.manual_seed(0)
-    model = GAT(data.num_features, 4, 3, heads=2, dropout=0.0, attn_dropout=0.0).eval()
+    model = GAT(data.num_features, 4, 3, heads=2, dropout=0.0, attn_dropout=0.0,
+                message_dropout=0.0).eval()
     for conv in model.convs:
         conv.fast_path = fast_path
     return model
@@ -71,7 +72,8 @@ def test_batch_output_is_the_full_forward_on_the_sampled_subgraph(fast_path):
     assert out.shape == (batch.num_nodes, 3)
     torch.testing.assert_close(out, full[batch.n_id], atol=1e-6, rtol=1e-5)
     # PyG's GATConv in the same model, with our weights.
-    pyg = PyGGAT(data.num_features, 4, 3, heads=2, dropout=0.0, attn_dropout=0.0).eval()
+    pyg = PyGGAT(data.num_features, 4, 3, heads=2, dropout=0.0, attn_dropout=0.0,
+                message_dropout=0.0).eval()
     pyg.load_state_dict(model.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(out, pyg(batch.x, batch.edge_index), atol=1e-6, rtol=1e-5)
@@ -112,7 +114,8 @@ def test_minibatch_training_learns_the_planted_labels():
     config = TrainConfig(batch_size=40, num_neighbors=[5, 5])
     task = MiniBatchTask(config, data)
     torch.manual_seed(0)
-    model = GAT(data.num_features, 4, 3, heads=2, dropout=0.0, attn_dropout=0.0)
+    model = GAT(data.num_features, 4, 3, heads=2, dropout=0.0, attn_dropout=0.0,
+                message_dropout=0.0)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
     losses, accs = zip(*[task.train_epoch(model, optimizer) for _ in range(4)])
     assert all(b < a for a, b in zip(losses, losses[1:])), losses
@@ -137,7 +140,8 @@ def test_train_batch_returns_loss_and_correct_count():
     data = _random_graph()
     batch = _batch(data)
     torch.manual_seed(0)
-    model = GAT(data.num_features, 4, 3, heads=2, dropout=0.0, attn_dropout=0.0)
+    model = GAT(data.num_features, 4, 3, heads=2, dropout=0.0, attn_dropout=0.0,
+                message_dropout=0.0)
     with torch.no_grad():
         logits = model(batch.x, batch.edge_index)[:batch.batch_size]
     expected = torch.nn.functional.cross_entropy(logits, batch.y[:batch.batch_size]).item()
