@@ -39,6 +39,8 @@ def test_readme_example_runs(section, code, tmp_path, monkeypatch, mirror):
     namespace = {}
     with contextlib.redirect_stdout(printed):
         exec(compile(code, f'README.md ({section})', 'exec'), namespace)
+    if section == 'Devices and precision':
+        assert printed.getvalue().strip() == 'torch.float32 torch.bfloat16 tensor(True)'
     if section == 'The layers':
         assert printed.getvalue().strip() == '597 torch.Size([100, 8])'
     if section == 'Use':
