@@ -100,10 +100,12 @@ def add_reproduce_command(subparsers: Any) -> None:
 
 BENCHMARKS = {
     'epoch': ('gat_pyg.bench.epoch', 'paper-GAT / GATv2 training epochs on Cora and CiteSeer'),
-    'layer': ('gat_pyg.bench.layer', 'one layer forward + backward on random graphs with '
-                                     '1M-20M edges'),
-    'minibatch': ('gat_pyg.bench.minibatch', 'mini-batch GAT epochs (NeighborLoader) on a '
-                                             '1M-node / 20M-edge random graph'),
+    'layer': ('gat_pyg.bench.layer', 'layers forward + backward on random graphs: one layer '
+                                     '(1M-20M edges), a new graph per step, the two-layer '
+                                     'model'),
+    'minibatch': ('gat_pyg.bench.minibatch', 'mini-batch GAT epochs (NeighborLoader batches '
+                                             'sampled beforehand) on a 1M-node / 20M-edge '
+                                             'random graph'),
     'ddp': ('gat_pyg.bench.ddp', 'data-parallel mini-batch training at 1 and 2 torchrun '
                                  'processes: seed nodes per second'),
 }

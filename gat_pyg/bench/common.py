@@ -35,6 +35,8 @@ class CaseResult:
     times_ms: List[float] = field(default_factory=list)
     peak_mib: Optional[float] = None
     error: Optional[str] = None
+    extra: Dict[str, float] = field(default_factory=dict)
+    """Other numbers a child reported (the first child's), e.g. a sampling time."""
 
     @property
     def median_ms(self) -> Optional[float]:
@@ -49,10 +51,17 @@ def _rss_kib(field_name: str) -> int:
     raise RuntimeError(f'{field_name} not found in /proc/self/status')
 
 
-def measure(step: Callable[[], None], repeats: int, warmup: int = 1) -> Dict:
-    """Times ``step`` and measures the peak memory it needs above the current resident size."""
+def measure(step: Callable[[], None], repeats: int, warmup: int = 1,
+            forget: Optional[Callable[[], None]] = None) -> Dict:
+    """Times ``step`` and measures the peak memory it needs above the current resident size.
+
+    ``forget`` runs after the warm-up, before the memory baseline: it drops what the warm-up
+    left cached (a layer's prepared graph), so that the peak counts it; the first timed step
+    then rebuilds it (the median of several repeats is the steady state)."""
     for _ in range(warmup):
         step()
+    if forget is not None:
+        forget()
     with open('/proc/self/clear_refs', 'w') as f:   # resets VmHWM to the current RSS
         f.write('5')
     base = _rss_kib('VmRSS')
@@ -106,6 +115,9 @@ def run_alternating(module: str, name: str, variants: Dict[str, List[str]], args
                      fmt_mib(report['peak_mib']))
             result.times_ms += report['times_ms']
             result.peak_mib = max(result.peak_mib or 0.0, report['peak_mib'])
+            for key, value in report.items():
+                if key not in ('times_ms', 'peak_mib'):
+                    result.extra.setdefault(key, value)
     return results
 
 

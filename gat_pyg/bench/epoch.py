@@ -8,7 +8,11 @@ dropout 0.6 on inputs and attention, Adam lr 0.005, weight decay 5e-4); for PyG 
 model is built with ``torch_geometric.nn.GATConv`` / ``GATv2Conv`` as its layer. Ours runs on
 its default input, sparse bag-of-words features; PyG runs on dense features (as PyG's example
 does) and on torch.sparse COO features (which its ``Linear`` accepts), and the speed-up is
-quoted against the faster of the two. Planetoid files come from ``GAT_PYG_PLANETOID_MIRROR``.
+quoted against the faster of the two. Both run with ``message_dropout`` off (PyG's layer has
+none). The "floor" is our model with each attention layer replaced by its projection alone
+(same widths, heads, bias, dropout and optimizer; :class:`ProjectionOnly`): what an epoch costs
+without any attention, the limit a faster attention could approach. Planetoid files come from
+``GAT_PYG_PLANETOID_MIRROR``.
 """
 import argparse
 import json
@@ -24,7 +28,18 @@ from gat_pyg.bench.common import (CaseResult, add_common_args, fmt_mib, fmt_ms, 
 log = logging.getLogger(__name__)
 
 # (implementation, feature form) pairs, in the order the children alternate.
-CASES = (('ours', 'sparse'), ('pyg', 'dense'), ('pyg', 'sparse'))
+CASES = (('ours', 'sparse'), ('pyg', 'dense'), ('pyg', 'sparse'), ('floor', 'sparse'))
+
+
+def projection_only(conv_class):
+    """``conv_class`` without its attention: the projection, heads (concatenated or averaged)
+    and bias of the layer, and nothing of the graph."""
+    class ProjectionOnly(conv_class):
+        def forward(self, x, edge_index, *args, **kwargs):
+            src_lin = self.lin if getattr(self, 'lin', None) is not None else self.lin_l
+            h = self.linear(src_lin, x).view(-1, self.heads, self.out_channels)
+            return self.combine_heads(h)
+    return ProjectionOnly
 
 
 def build(dataset: str, model: str, impl: str, features: str):
@@ -38,6 +53,9 @@ def build(dataset: str, model: str, impl: str, features: str):
     if impl == 'pyg':
         conv = {'gat': pyg_nn.GATConv, 'gatv2': pyg_nn.GATv2Conv}[model]
         model_cls = type(f'PyG{model_cls.__name__}', (model_cls, ), {'conv_class': conv})
+    elif impl == 'floor':
+        conv = projection_only(model_cls.conv_class)
+        model_cls = type(f'Floor{model_cls.__name__}', (model_cls, ), {'conv_class': conv})
     torch.manual_seed(0)
     # message_dropout off: PyG's layer has no such argument, and both sides run one model.
     net = model_cls(data.num_features, 8, int(data.y.max()) + 1, heads=8, out_heads=1,
@@ -67,7 +85,7 @@ def build_parser(prog: str = 'benchmarks/epoch.py') -> argparse.ArgumentParser:
                         help='timed epochs in each child, after 3 warm-up epochs (default: 50)')
     parser.add_argument('--rounds', type=positive_int, default=3,
                         help='children per case, alternating between cases (default: 3)')
-    parser.add_argument('--impl', choices=('ours', 'pyg'), help=argparse.SUPPRESS)
+    parser.add_argument('--impl', choices=('ours', 'pyg', 'floor'), help=argparse.SUPPRESS)
     parser.add_argument('--features', choices=('dense', 'sparse'), help=argparse.SUPPRESS)
     add_common_args(parser)
     return parser
@@ -91,19 +109,22 @@ def main(argv: Optional[List[str]] = None, prog: str = 'benchmarks/epoch.py'
                                          '--datasets', dataset, '--models', model,
                                          '--epochs', str(args.epochs)]
                 for impl, features in CASES}, args)
-            ours, dense, sparse = case.values()
+            ours, dense, sparse, floor = case.values()
             best = min((r for r in (dense, sparse) if r.median_ms is not None),
                        key=lambda r: r.median_ms, default=None)
-            log.info('%s %s: ours %s, PyG dense %s, PyG sparse %s', dataset, model,
-                         fmt_ms(ours.median_ms), fmt_ms(dense.median_ms),
-                         fmt_ms(sparse.median_ms))
-            results += [ours, dense, sparse]
+            log.info('%s %s: ours %s, PyG dense %s, PyG sparse %s, floor %s', dataset, model,
+                     fmt_ms(ours.median_ms), fmt_ms(dense.median_ms), fmt_ms(sparse.median_ms),
+                     fmt_ms(floor.median_ms))
+            results += [ours, dense, sparse, floor]
             rows.append([dataset, model, fmt_ms(ours.median_ms), fmt_ms(dense.median_ms),
                          fmt_ms(sparse.median_ms),
                          ratio(ours.median_ms, best.median_ms if best else None),
+                         fmt_ms(floor.median_ms),
+                         ratio(floor.median_ms, best.median_ms if best else None),
                          fmt_mib(ours.peak_mib), fmt_mib(best.peak_mib if best else None)])
     print(format_table(['dataset', 'model', 'ours (sparse x)', 'PyG dense x', 'PyG sparse x',
-                        'speed-up vs PyG best', 'ours peak', 'PyG best peak'], rows))
+                        'speed-up vs PyG best', 'floor (no attention)',
+                        'floor vs PyG best', 'ours peak', 'PyG best peak'], rows))
     write_json(args.json, results)
     return results
 
