@@ -26,9 +26,9 @@ pytestmark = pytest.mark.filterwarnings('ignore:Using .NeighborSampler. without'
     ({'device': 'cuda:x'}, ValueError, "config key 'device': expected auto, cpu, cuda"),
     ({'device': 0}, TypeError, "config key 'device': expected str"),
     ({'precision': '16'}, ValueError,
-     "config key 'precision': expected one of 32, bf16-mixed, 16-mixed, got '16'"),
-    ({'precision': 'bf16'}, ValueError, "config key 'precision': expected one of"),
-    ({'backend': 'mpi'}, ValueError, "config key 'backend': expected one of auto, gloo, nccl"),
+     "config key 'precision': unknown precision '16'; expected one of 32, bf16-mixed, 16-mixed"),
+    ({'precision': 'bf16'}, ValueError, "config key 'precision': unknown precision 'bf16'"),
+    ({'backend': 'mpi'}, ValueError, "config key 'backend': unknown backend 'mpi'; expected one of auto, gloo, nccl"),
     ({'deterministic': 'yes'}, TypeError, "config key 'deterministic': expected bool"),
     ({'inference_batch_size': 0}, ValueError, "config key 'inference_batch_size': must be >= 1"),
 ])
