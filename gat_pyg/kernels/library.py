@@ -49,6 +49,15 @@ def load_error() -> Optional[str]:
     return _LOAD_ERROR
 
 
+def instruction_set() -> Optional[str]:
+    """The instruction set the native kernels run with ('base', 'avx2' or 'avx512'), or None
+    when the library is not loaded."""
+    if not loaded():
+        return None
+    from gat_pyg.kernels import _C
+    return _C.instruction_set()
+
+
 # --- registrations (run only when the library loaded) ---------------------------------------
 
 def _empty_or(want: bool, like: torch.Tensor, *sizes) -> torch.Tensor:

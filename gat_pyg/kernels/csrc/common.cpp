@@ -3,7 +3,9 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <string>
 
 #include "ops.h"
@@ -70,6 +72,38 @@ void check_contents(const GraphTensors& tensors, bool backward) {
 
 }  // namespace
 
+Isa active_isa() {
+  static const Isa isa = [] {
+    Isa cap = Isa::kAvx512;
+    if (const char* env = std::getenv("GAT_PYG_ISA")) {
+      const std::string name(env);
+      TORCH_CHECK(name == "base" || name == "avx2" || name == "avx512",
+                  "gat_pyg: GAT_PYG_ISA must be base, avx2 or avx512, got '", name, "'");
+      cap = name == "base" ? Isa::kBase : name == "avx2" ? Isa::kAvx2 : Isa::kAvx512;
+    }
+#if GAT_PYG_X86_DISPATCH
+    __builtin_cpu_init();
+    Isa cpu = Isa::kBase;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("bmi2"))
+      cpu = Isa::kAvx2;
+    if (cpu == Isa::kAvx2 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+      cpu = Isa::kAvx512;
+    return std::min(cap, cpu);
+#else
+    (void)cap;
+    return Isa::kBase;
+#endif
+  }();
+  return isa;
+}
+
+const char* isa_name(Isa isa) {
+  return isa == Isa::kAvx512 ? "avx512" : isa == Isa::kAvx2 ? "avx2" : "base";
+}
+
 GraphTensors graph_tensors(const at::Tensor& ptr, const at::Tensor& src,
                            const std::optional<at::Tensor>& t_ptr,
                            const std::optional<at::Tensor>& t_col,
@@ -114,7 +148,7 @@ void check_tensor(const char* name, const at::Tensor& t, at::ScalarType dtype,
                 t.sizes(), ", expected size ", sizes[d], " in dimension ", d);
 }
 
-AttentionDropout make_dropout(double p, const std::optional<at::Tensor>& seed, int64_t heads) {
+HashDropout make_dropout(double p, const std::optional<at::Tensor>& seed) {
   TORCH_CHECK(p >= 0.0 && p <= 1.0, "gat_pyg: dropout must be in [0, 1], got ", p);
   int64_t value = 0;
   if (p > 0.0) {
@@ -125,7 +159,7 @@ AttentionDropout make_dropout(double p, const std::optional<at::Tensor>& seed, i
                 " of ", seed->scalar_type(), " on ", seed->device());
     value = seed->item<int64_t>();
   }
-  return AttentionDropout(p, value, heads);
+  return HashDropout(p, value);
 }
 
 // alpha * keep / (1 - p) with the mask of the forward operators: linear in alpha, so it is
@@ -136,7 +170,7 @@ at::Tensor attention_dropout(const at::Tensor& alpha, double dropout,
   TORCH_CHECK(alpha.device().is_cpu(), "gat_pyg: alpha must be on the CPU");
   const auto input = alpha.contiguous();
   const int64_t edges = input.size(0), heads = input.size(1);
-  const auto mask = make_dropout(dropout, seed, heads);
+  const auto mask = make_dropout(dropout, seed);
   auto out = at::empty_like(input);
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, input.scalar_type(), "attention_dropout", [&] {
     using acc_t = at::opmath_type<scalar_t>;
@@ -147,7 +181,7 @@ at::Tensor attention_dropout(const at::Tensor& alpha, double dropout,
       for (int64_t e = begin; e < end; ++e)
         for (int64_t h = 0; h < heads; ++h)
           o[e * heads + h] = static_cast<scalar_t>(static_cast<acc_t>(a[e * heads + h]) * scale *
-                                                   static_cast<acc_t>(mask.keep(e, h)));
+                                                   static_cast<acc_t>(mask.keep(e * heads + h)));
     });
   });
   return out;

@@ -10,10 +10,27 @@
 
 #include "ops.h"
 
-// Importing gat_pyg.kernels._C loads this library and runs the registrations below; the module
-// itself is empty (the operators are reached through torch.ops.gat_pyg).
+// Importing gat_pyg.kernels._C loads this library and runs the registrations below; the
+// operators are reached through torch.ops.gat_pyg. The module itself has one function,
+// instruction_set(): the instruction set the kernels run with ("base", "avx2" or "avx512").
+namespace {
+PyObject* instruction_set(PyObject*, PyObject*) {
+  try {
+    return PyUnicode_FromString(gat_pyg::isa_name(gat_pyg::active_isa()));
+  } catch (const std::exception& error) {   // a bad GAT_PYG_ISA
+    PyErr_SetString(PyExc_ValueError, error.what());
+    return nullptr;
+  }
+}
+
+PyMethodDef methods[] = {
+    {"instruction_set", instruction_set, METH_NOARGS,
+     "The instruction set the kernels run with: 'base', 'avx2' or 'avx512'."},
+    {nullptr, nullptr, 0, nullptr}};
+}  // namespace
+
 extern "C" PyObject* PyInit__C(void) {
-  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, methods};
   return PyModule_Create(&module);
 }
 

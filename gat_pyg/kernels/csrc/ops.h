@@ -37,7 +37,7 @@ void check_tensor(const char* name, const at::Tensor& t, at::ScalarType dtype,
                   at::IntArrayRef sizes);
 
 // The dropout of attention: p in [0, 1]; a seed (one integer, on the CPU) is needed if p > 0.
-AttentionDropout make_dropout(double p, const std::optional<at::Tensor>& seed, int64_t heads);
+HashDropout make_dropout(double p, const std::optional<at::Tensor>& seed);
 
 template <typename index_t>
 Graph<index_t> graph_view(const GraphTensors& g) {
