@@ -42,11 +42,12 @@ Autograd, ``torch.compile`` (fake kernels, no graph break), ``torch.jit.trace`` 
 both functions; derivatives are first order only. Accumulation is in float32 for bfloat16
 inputs. Results are deterministic: every sum has a fixed order, whatever the thread count.
 
-Errors (raised here, before the native code runs): ``TypeError`` for a wrong dtype or a
-non-tensor argument, ``ValueError`` for a wrong shape or device, each naming the argument;
-``RuntimeError`` if the native library is not available (check :func:`available` first).
-Non-contiguous inputs are copied to contiguous ones. The native code checks again, and also
-checks the graph's index contents (a wrong index would read out of bounds).
+Errors: ``TypeError`` for a wrong dtype or a non-tensor argument, ``ValueError`` for a wrong
+shape or device, each naming the argument; ``RuntimeError`` if the native library is not
+available (check :func:`available` first) or for bad index contents (a wrong index would read
+out of bounds). The operators check every argument before computing anything; when they refuse
+one, the wrappers' Python checks name it (they run only then, or first while ``torch.compile``
+traces: see :func:`_checked_call`). Non-contiguous inputs are copied to contiguous ones.
 """
 from typing import Optional, Tuple
 
@@ -100,17 +101,9 @@ def gat_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Opti
         after dropout (what PyG's ``GATConv`` returns with ``return_attention_weights``).
         Features share one dtype: float32, float64 or bfloat16.
     """
-    graph = _check_graph(ptr, src, t_ptr, t_col, t_perm)
-    h_src = _check_features('h_src', h_src, 3)
-    dtype, (num_src, heads, _) = h_src.dtype, h_src.shape
-    num_dst, num_edges = ptr.shape[0] - 1, src.shape[0]
-    s_src = _check_features('s_src', s_src, 2, dtype, (num_src, heads), 'N_src, H')
-    s_dst = _check_features('s_dst', s_dst, 2, dtype, (num_dst, heads), 'N_dst, H', True)
-    s_edge = _check_features('s_edge', s_edge, 2, dtype, (num_edges, heads), 'E, H', True)
-    _check_transpose(graph, num_src, (s_src, s_dst, s_edge, h_src))
+    args = (ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src)
     p, seed = _dropout(dropout, training)
-    out, alpha = _call('gat_forward', *graph, s_src, s_dst, s_edge, h_src,
-                       float(negative_slope), p, seed)
+    out, alpha = _checked_call('gat_forward', _checked_gat, args, float(negative_slope), p, seed)
     return out, _dropped(alpha, p, seed)
 
 
@@ -142,6 +135,32 @@ def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor],
     Returns:
         ``(out, alpha)`` as :func:`gat_attention`.
     """
+    args = (ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr, w_edge, h_src)
+    p, seed = _dropout(dropout, training)
+    out, alpha = _checked_call('gatv2_forward', _checked_gatv2, args, float(negative_slope), p,
+                               seed)
+    return out, _dropped(alpha, p, seed)
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _checked_gat(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src) -> tuple:
+    """gat_attention's tensors checked (raising an error that names the argument) and made
+    contiguous."""
+    graph = _check_graph(ptr, src, t_ptr, t_col, t_perm)
+    h_src = _check_features('h_src', h_src, 3)
+    dtype, (num_src, heads, _) = h_src.dtype, h_src.shape
+    num_dst, num_edges = ptr.shape[0] - 1, src.shape[0]
+    s_src = _check_features('s_src', s_src, 2, dtype, (num_src, heads), 'N_src, H')
+    s_dst = _check_features('s_dst', s_dst, 2, dtype, (num_dst, heads), 'N_dst, H', True)
+    s_edge = _check_features('s_edge', s_edge, 2, dtype, (num_edges, heads), 'E, H', True)
+    _check_transpose(graph, num_src, (s_src, s_dst, s_edge, h_src))
+    return (*graph, s_src, s_dst, s_edge, h_src)
+
+
+def _checked_gatv2(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr, w_edge,
+                   h_src) -> tuple:
+    """gatv2_attention's tensors checked and made contiguous, as :func:`_checked_gat`."""
     graph = _check_graph(ptr, src, t_ptr, t_col, t_perm)
     x_l = _check_features('x_l', x_l, 3)
     dtype, (num_src, heads, channels) = x_l.dtype, x_l.shape
@@ -160,23 +179,48 @@ def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor],
         w_edge = _check_features('w_edge', w_edge, 2, dtype,
                                  (heads * channels, edge_attr.shape[1]), 'H * C, D')
     _check_transpose(graph, num_src, (x_l, x_r, att, edge_attr, w_edge, h_src))
-    p, seed = _dropout(dropout, training)
-    out, alpha = _call('gatv2_forward', *graph, x_l, x_r, att, edge_attr, w_edge, h_src,
-                       float(negative_slope), p, seed)
-    return out, _dropped(alpha, p, seed)
+    return (*graph, x_l, x_r, att, edge_attr, w_edge, h_src)
 
 
-# --- helpers ---------------------------------------------------------------------------------
+def _checked_call(name: str, check, tensors: tuple, *scalars):
+    """``torch.ops.gat_pyg.<name>(*tensors, *scalars)`` with the arguments checked by
+    ``check``, which raises an error naming the argument at fault.
+
+    Checking every argument in Python costs more than the rest of a small call (~15 us), and
+    the operator checks them all again anyway. So in eager mode the call goes first, with only
+    the check that the operator leaves to backward (the transposed order, when a gradient will
+    be needed); if the operator refuses its arguments, the Python checks run then and raise
+    their error instead (or, if they find nothing, the operator's). While torch.compile traces
+    (no operator runs) and under torch.func transforms, the checks run first, as errors must
+    come from the trace."""
+    if not library.loaded():
+        raise RuntimeError(f'gat_pyg native kernels are not available ({library.load_error()}); '
+                           f'check gat_pyg.kernels.available() and use the pure-torch path')
+    if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+        return _call(name, *check(*tensors), *scalars)
+    if tensors[2] is None and torch.is_grad_enabled() and any(
+            isinstance(t, Tensor) and t.requires_grad for t in tensors[5:]):
+        check(*tensors)   # raises: the transposed order is needed
+    try:
+        return _call(name, *(t.contiguous() if isinstance(t, Tensor) else t for t in tensors),
+                     *scalars)
+    except (RuntimeError, TypeError):
+        check(*tensors)
+        raise
+
+
+_OPS = {}
+
 
 def _call(name: str, *args):
     """Calls ``torch.ops.gat_pyg.<name>``; under a torch.func transform, through its
     autograd.Function twin (see :mod:`gat_pyg.kernels.library`)."""
-    if not library.loaded():
-        raise RuntimeError(f'gat_pyg native kernels are not available ({library.load_error()}); '
-                           f'check gat_pyg.kernels.available() and use the pure-torch path')
     if torch._C._are_functorch_transforms_active():
         return library.TRANSFORMABLE[name].apply(*args)
-    return getattr(torch.ops.gat_pyg, name)(*args)
+    op = _OPS.get(name)
+    if op is None:
+        op = _OPS[name] = getattr(torch.ops.gat_pyg, name).default
+    return op(*args)
 
 
 def _dropout(dropout: float, training: bool) -> Tuple[float, Optional[Tensor]]:

@@ -1,17 +1,19 @@
 """Loads the native library and registers what torch needs around its operators.
 
-The operators themselves (schemas and CPU kernels) are defined in C++ (``csrc/ops.cpp``) under
-the ``gat_pyg`` namespace. Here, once the library is loaded:
+The operators themselves (schemas, CPU kernels and their autograd) are defined in C++
+(``csrc/ops.cpp``, ``csrc/autograd.cpp``) under the ``gat_pyg`` namespace: each forward op's
+backward is its ``*_backward`` op (first derivatives only), ``attention_dropout`` is linear and
+its own backward. Autograd lives in C++ because the same rules registered from Python
+(``torch.library.register_autograd``) cost about 70 us per call. Here, once the library is
+loaded:
 
 * ``torch.library.register_fake``: shapes without computing, for ``torch.compile`` / export;
-* ``torch.library.register_autograd``: each forward op's backward is its ``*_backward`` op
-  (first derivatives only); ``attention_dropout`` is linear, so it is its own backward;
 * ``torch.library.register_vmap``: every op is mapped by a loop over the batch (one kernel
   call per batch element, results stacked);
 * ``transformable(...)``: the same forward/backward as ``torch.autograd.Function`` classes with
-  ``setup_context`` and a generated vmap rule. torch 2.13 implements ``register_autograd`` with
-  an autograd.Function without ``setup_context``, which ``torch.func.grad`` / ``jacrev`` refuse;
-  the wrappers in ``attention.py`` use these classes while a ``torch.func`` transform is active.
+  ``setup_context`` and a generated vmap rule, for ``torch.func`` transforms, which support
+  neither C++ autograd functions nor ``register_autograd``'s (no ``setup_context``); the
+  wrappers in ``attention.py`` use these classes while a ``torch.func`` transform is active.
 
 Setting the environment variable ``GAT_PYG_NATIVE=0`` skips loading the library (the pure-torch
 paths are then used everywhere); whether it loaded is logged once at debug level on the
@@ -231,7 +233,6 @@ def _register() -> None:
         op = getattr(torch.ops.gat_pyg, name).default
         torch.library.register_vmap(qualname, _vmap_by_loop(op))
         if backward is not None:
-            torch.library.register_autograd(qualname, backward, setup_context=setup_context)
             TRANSFORMABLE[name] = _transformable(name, setup_context, backward)
 
 
