@@ -37,6 +37,14 @@ counter-based hash of ``(seed, edge position, head)``: the mask does not depend 
 count. The seed is drawn from torch's default generator (one ``torch.randint`` per call), so
 ``torch.manual_seed`` makes training runs repeat bit for bit.
 
+Message dropout (``message_dropout``, the official GAT code's dropout of the projected
+features ``seq_fts``) drops the summed values instead: the kernels read
+``h_src[j,h,c] * keep[j,h,c] / (1 - p)`` with one mask per ``(source node, head, channel)``,
+shared by every edge leaving ``j``, from the same hash with a second seed; backward
+regenerates it for ``grad_h_src``. The scores (``s_src``, ``x_l``) see the undropped values.
+In formulas, with ``m[j] = keep[j] / (1 - p)``:
+``out[i] = sum_e alpha[e] keep_att[e] / (1 - p_att) * (m[j] * h_src[j])``.
+
 Autograd, ``torch.compile`` (fake kernels, no graph break), ``torch.jit.trace`` and
 ``torch.func`` (``vmap``, ``grad``, ``jacrev``; see :mod:`gat_pyg.kernels.library`) work on
 both functions; derivatives are first order only. Accumulation is in float32 for bfloat16
@@ -76,7 +84,8 @@ def supports(tensor: Tensor) -> bool:
 def gat_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Optional[Tensor],
                   t_perm: Optional[Tensor], s_src: Tensor, s_dst: Optional[Tensor],
                   s_edge: Optional[Tensor], h_src: Tensor, negative_slope: float = 0.2,
-                  dropout: float = 0.0, training: bool = False) -> Tuple[Tensor, Tensor]:
+                  dropout: float = 0.0, training: bool = False,
+                  message_dropout: float = 0.0) -> Tuple[Tensor, Tensor]:
     r"""GAT attention and aggregation: ``score[e,h] = LeakyReLU(s_src[j,h] + s_dst[i,h] +
     s_edge[e,h])``, softmax over each target's edges, attention dropout, weighted sum of
     ``h_src[j]``.
@@ -95,6 +104,8 @@ def gat_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Opti
         negative_slope (float): LeakyReLU slope. (default: ``0.2``)
         dropout (float): Attention dropout probability in ``[0, 1]``. (default: ``0.0``)
         training (bool): Apply dropout only when ``True``. (default: ``False``)
+        message_dropout (float): Dropout probability of the summed source features ``h_src``
+            (see the module docstring); the scores do not see it. (default: ``0.0``)
 
     Returns:
         ``(out, alpha)``: ``out`` ``[N_dst, H, C]``, and ``alpha`` ``[E, H]``, the attention
@@ -103,7 +114,9 @@ def gat_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Opti
     """
     args = (ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src)
     p, seed = _dropout(dropout, training)
-    out, alpha = _checked_call('gat_forward', _checked_gat, args, float(negative_slope), p, seed)
+    p_message, message_seed = _dropout(message_dropout, training, 'message_dropout')
+    out, alpha = _checked_call('gat_forward', _checked_gat, args, float(negative_slope), p, seed,
+                               p_message, message_seed)
     return out, _dropped(alpha, p, seed)
 
 
@@ -111,7 +124,8 @@ def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor],
                     t_col: Optional[Tensor], t_perm: Optional[Tensor], x_l: Tensor, x_r: Tensor,
                     att: Tensor, edge_attr: Optional[Tensor], w_edge: Optional[Tensor],
                     h_src: Tensor, negative_slope: float = 0.2, dropout: float = 0.0,
-                    training: bool = False) -> Tuple[Tensor, Tensor]:
+                    training: bool = False,
+                    message_dropout: float = 0.0) -> Tuple[Tensor, Tensor]:
     r"""GATv2 attention and aggregation: ``z = x_l[j] + x_r[i] + (edge_attr[e] @ w_edge.T)``
     viewed as ``[H, C]``, ``score[e,h] = sum_c att[h,c] * LeakyReLU(z[h,c])``, softmax over each
     target's edges, attention dropout, weighted sum of ``h_src[j]``.
@@ -131,14 +145,17 @@ def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor],
         negative_slope (float): LeakyReLU slope. (default: ``0.2``)
         dropout (float): Attention dropout probability in ``[0, 1]``. (default: ``0.0``)
         training (bool): Apply dropout only when ``True``. (default: ``False``)
+        message_dropout (float): Dropout probability of the summed ``h_src`` (not of ``x_l``,
+            which the scores read, even when it is the same tensor). (default: ``0.0``)
 
     Returns:
         ``(out, alpha)`` as :func:`gat_attention`.
     """
     args = (ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr, w_edge, h_src)
     p, seed = _dropout(dropout, training)
+    p_message, message_seed = _dropout(message_dropout, training, 'message_dropout')
     out, alpha = _checked_call('gatv2_forward', _checked_gatv2, args, float(negative_slope), p,
-                               seed)
+                               seed, p_message, message_seed)
     return out, _dropped(alpha, p, seed)
 
 
@@ -223,12 +240,13 @@ def _call(name: str, *args):
     return op(*args)
 
 
-def _dropout(dropout: float, training: bool) -> Tuple[float, Optional[Tensor]]:
+def _dropout(dropout: float, training: bool,
+             name: str = 'dropout') -> Tuple[float, Optional[Tensor]]:
     """The dropout rate to apply and, if any, a fresh seed from torch's default generator."""
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
-        raise TypeError(f'dropout: expected a float in [0, 1], got {type(dropout).__name__}')
+        raise TypeError(f'{name}: expected a float in [0, 1], got {type(dropout).__name__}')
     if not 0.0 <= dropout <= 1.0:
-        raise ValueError(f'dropout: expected a float in [0, 1], got {dropout}')
+        raise ValueError(f'{name}: expected a float in [0, 1], got {dropout}')
     if not training or dropout == 0.0:
         return 0.0, None
     return float(dropout), torch.randint(0, 2**62, (), dtype=torch.int64)

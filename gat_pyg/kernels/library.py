@@ -68,14 +68,15 @@ def _empty_or(want: bool, like: torch.Tensor, *sizes) -> torch.Tensor:
 
 
 def _gat_forward_fake(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src,
-                      negative_slope, dropout, seed):
+                      negative_slope, dropout, seed, message_dropout=0.0, message_seed=None):
     heads, channels = h_src.shape[1], h_src.shape[2]
     return (h_src.new_empty(ptr.shape[0] - 1, heads, channels),
             h_src.new_empty(src.shape[0], heads))
 
 
 def _gat_backward_fake(grad_out, grad_alpha, ptr, src, t_ptr, t_col, t_perm, s_src, s_dst,
-                       s_edge, h_src, alpha, negative_slope, dropout, seed, output_mask):
+                       s_edge, h_src, alpha, negative_slope, dropout, seed, output_mask,
+                       message_dropout=0.0, message_seed=None):
     num_src, heads, channels = h_src.shape
     return (_empty_or(output_mask[0], h_src, num_src, heads),
             _empty_or(output_mask[1] and s_dst is not None, h_src, ptr.shape[0] - 1, heads),
@@ -84,7 +85,7 @@ def _gat_backward_fake(grad_out, grad_alpha, ptr, src, t_ptr, t_col, t_perm, s_s
 
 
 def _gatv2_forward_fake(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr, w_edge, h_src,
-                        negative_slope, dropout, seed):
+                        negative_slope, dropout, seed, message_dropout=0.0, message_seed=None):
     heads, channels = h_src.shape[1], h_src.shape[2]
     return (h_src.new_empty(ptr.shape[0] - 1, heads, channels),
             h_src.new_empty(src.shape[0], heads))
@@ -92,7 +93,7 @@ def _gatv2_forward_fake(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr
 
 def _gatv2_backward_fake(grad_out, grad_alpha, ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att,
                          edge_attr, w_edge, h_src, alpha, negative_slope, dropout, seed,
-                         output_mask):
+                         output_mask, message_dropout=0.0, message_seed=None):
     num_src, heads, channels = x_l.shape
     edges = edge_attr is not None
     edge_dim = edge_attr.shape[1] if edges else 0
@@ -104,8 +105,8 @@ def _gatv2_backward_fake(grad_out, grad_alpha, ptr, src, t_ptr, t_col, t_perm, x
             _empty_or(output_mask[5], x_l, num_src, heads, channels))
 
 
-def _attention_dropout_fake(alpha, dropout, seed):
-    return torch.empty_like(alpha)
+def _dropout_fake(x, dropout, seed):
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
 def _contiguous(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
@@ -116,25 +117,27 @@ def _grads(grads, mask):
     return tuple(g if want else None for g, want in zip(grads, mask))
 
 
-# Forward inputs: ptr, src, t_ptr, t_col, t_perm, <features ...>, negative_slope, dropout, seed.
-# Saved for backward: the graph, the features, the (pre-dropout) alpha and the seed, i.e.
-# O(E + N*H*C) already held by the caller plus alpha [E, H]; the dropout mask is regenerated.
+# Forward inputs: ptr, src, t_ptr, t_col, t_perm, <features ...>, negative_slope, dropout, seed,
+# message_dropout, message_seed. Saved for backward: the graph, the features, the (pre-dropout)
+# alpha and the seeds, i.e. O(E + N*H*C) already held by the caller plus alpha [E, H]; the
+# dropout masks are regenerated. (The same as the C++ autograd in csrc/autograd.cpp.)
 _GRAPH = 5
+_SCALARS = 5
 
 
 def _setup_context(ctx, inputs, output):
-    ctx.save_for_backward(*inputs[:-3], output[1], inputs[-1])
-    ctx.negative_slope, ctx.dropout = inputs[-3], inputs[-2]
+    ctx.save_for_backward(*inputs[:-_SCALARS], output[1], inputs[-3], inputs[-1])
+    ctx.negative_slope, ctx.dropout, ctx.message_dropout = inputs[-5], inputs[-4], inputs[-2]
     # An unused alpha would otherwise get an [E, H] tensor of zeros as its gradient.
     ctx.set_materialize_grads(False)
 
 
 def _saved(ctx):
-    *tensors, alpha, seed = ctx.saved_tensors
+    *tensors, alpha, seed, message_seed = ctx.saved_tensors
     if tensors[2] is None:
         raise RuntimeError('gat_pyg: backward needs the transposed order (t_ptr, t_col, '
                            't_perm); pass it to the forward call when gradients are needed')
-    return tensors, alpha, seed
+    return tensors, alpha, seed, message_seed
 
 
 def _upstream(grad_out, tensors):
@@ -146,26 +149,26 @@ def _upstream(grad_out, tensors):
 
 
 def _gat_backward(ctx, grad_out, grad_alpha):
-    tensors, alpha, seed = _saved(ctx)
+    tensors, alpha, seed, message_seed = _saved(ctx)
     s_dst, s_edge = tensors[6], tensors[7]
     needs = ctx.needs_input_grad
     mask = [needs[5], needs[6] and s_dst is not None, needs[7] and s_edge is not None, needs[8]]
     grads = torch.ops.gat_pyg.gat_backward(
         _upstream(grad_out, tensors), _contiguous(grad_alpha), *tensors, alpha,
-        ctx.negative_slope, ctx.dropout, seed, mask)
-    return (None, ) * _GRAPH + _grads(grads, mask) + (None, None, None)
+        ctx.negative_slope, ctx.dropout, seed, mask, ctx.message_dropout, message_seed)
+    return (None, ) * _GRAPH + _grads(grads, mask) + (None, ) * _SCALARS
 
 
 def _gatv2_backward(ctx, grad_out, grad_alpha):
-    tensors, alpha, seed = _saved(ctx)
+    tensors, alpha, seed, message_seed = _saved(ctx)
     edge_attr = tensors[8]
     needs = ctx.needs_input_grad
     mask = [needs[5], needs[6], needs[7], needs[8] and edge_attr is not None,
             needs[9] and edge_attr is not None, needs[10]]
     grads = torch.ops.gat_pyg.gatv2_backward(
         _upstream(grad_out, tensors), _contiguous(grad_alpha), *tensors, alpha,
-        ctx.negative_slope, ctx.dropout, seed, mask)
-    return (None, ) * _GRAPH + _grads(grads, mask) + (None, None, None)
+        ctx.negative_slope, ctx.dropout, seed, mask, ctx.message_dropout, message_seed)
+    return (None, ) * _GRAPH + _grads(grads, mask) + (None, ) * _SCALARS
 
 
 def _dropout_setup_context(ctx, inputs, output):
@@ -173,9 +176,12 @@ def _dropout_setup_context(ctx, inputs, output):
     ctx.dropout = inputs[1]
 
 
-def _dropout_backward(ctx, grad):
-    (seed, ) = ctx.saved_tensors
-    return torch.ops.gat_pyg.attention_dropout(grad.contiguous(), ctx.dropout, seed), None, None
+def _dropout_backward_of(name: str):
+    def backward(ctx, grad):
+        (seed, ) = ctx.saved_tensors
+        op = getattr(torch.ops.gat_pyg, name)
+        return op(grad.contiguous(), ctx.dropout, seed), None, None
+    return backward
 
 
 def _vmap_by_loop(op):
@@ -202,7 +208,10 @@ def _vmap_by_loop(op):
 _REGISTRY = {
     'gat_forward': (_gat_forward_fake, _setup_context, _gat_backward),
     'gatv2_forward': (_gatv2_forward_fake, _setup_context, _gatv2_backward),
-    'attention_dropout': (_attention_dropout_fake, _dropout_setup_context, _dropout_backward),
+    'attention_dropout': (_dropout_fake, _dropout_setup_context,
+                          _dropout_backward_of('attention_dropout')),
+    'feature_dropout': (_dropout_fake, _dropout_setup_context,
+                        _dropout_backward_of('feature_dropout')),
     'gat_backward': (_gat_backward_fake, None, None),
     'gatv2_backward': (_gatv2_backward_fake, None, None),
 }

@@ -53,8 +53,17 @@ for heads, channels in [(8, 8), (1, 7), (1, 8), (3, 5)]:
           lambda *x, keep: gatv2_reference(graph, *x, 0.2, keep, p),
           [randn(n_src, heads, channels), randn(n_dst, heads, channels), randn(heads, channels),
            randn(e, 3), randn(heads * channels, 3), randn(n_src, heads, channels)])
-print('ok')
+# The dropout masks are integer hashes: the same bits under every instruction set.
+ops = torch.ops.gat_pyg
+keep_att = ops.attention_dropout(torch.ones(1000, 3), 0.3, torch.tensor(9)).ne(0)
+keep_features = ops.feature_dropout(torch.ones(123, 17, dtype=torch.bfloat16), 0.6,
+                                    torch.tensor(2)).ne(0)
+signature = [int(k.nonzero().sum()) for k in (keep_att, keep_features)]
+print('ok', *signature)
 '''
+
+
+MASKS = {}
 
 
 @pytest.mark.parametrize('isa', ['base', 'avx2', 'avx512'])
@@ -63,11 +72,13 @@ def test_each_instruction_set_computes_the_formula(isa):
     result = subprocess.run([sys.executable, '-c', CHILD.format(here=str(HERE))], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    ran, status = result.stdout.split()
+    ran, status, *signature = result.stdout.split()
     # The CPU may lack the wider sets: then the widest it has runs.
     order = ['base', 'avx2', 'avx512']
     assert order.index(ran) <= order.index(isa)
     assert status == 'ok'
+    MASKS[isa] = signature
+    assert all(other == signature for other in MASKS.values())
 
 
 def test_instruction_set_names_the_running_version():

@@ -147,6 +147,54 @@ class HashDropout {
     }
   }
 
+  // apply() with one hash per two elements, for the per-element dropouts (messages, features):
+  // element k takes the low (k even) or high (k odd) 32 bits of the hash of counter k / 2.
+  // Half the hashing of apply(): a hash costs more than the rest of a feature's dropout.
+  template <Isa isa, typename T>
+  GAT_PYG_INLINE void apply_paired(uint64_t first, int64_t n, const T* value, T* out) const {
+    const uint64_t base = base_;
+    if (threshold_ > 0xFFFFFFFFULL) {   // p = 1
+      for (int64_t k = 0; k < n; ++k) out[k] = value[k] * T(0);
+      return;
+    }
+    const uint32_t threshold = static_cast<uint32_t>(threshold_);
+    const auto half = [base](uint64_t c) {
+      const uint64_t h = mix(base + ((c >> 1) + 1) * 0x9E3779B97F4A7C15ULL);
+      return static_cast<uint32_t>((c & 1) ? h >> 32 : h);
+    };
+    int64_t k = 0;
+    if ((first & 1) && n > 0) {   // start on an even element
+      out[0] = value[0] * static_cast<T>(half(first) >= threshold);
+      k = 1;
+    }
+    if constexpr (isa == Isa::kBase) {
+      for (; k < n; ++k) out[k] = value[k] * static_cast<T>(half(first + k) >= threshold);
+    } else {
+      constexpr int64_t kChunk = 512;
+      uint64_t words[kChunk / 2];
+      uint32_t bits[kChunk];
+      for (; k < n; k += kChunk) {
+        const int64_t m = std::min(kChunk, n - k), pairs = (m + 1) / 2;
+        const uint64_t pair0 = (first + k) >> 1;
+#pragma omp simd
+        for (int64_t i = 0; i < pairs; ++i)
+          words[i] = mix(base + (pair0 + static_cast<uint64_t>(i) + 1) * 0x9E3779B97F4A7C15ULL);
+        // Low half first: the memory order of a 64-bit word on a little-endian machine.
+        if constexpr (std::endian::native == std::endian::little) {
+          std::memcpy(bits, words, static_cast<size_t>(pairs) * sizeof(uint64_t));
+        } else {
+          for (int64_t i = 0; i < pairs; ++i) {
+            bits[2 * i] = static_cast<uint32_t>(words[i]);
+            bits[2 * i + 1] = static_cast<uint32_t>(words[i] >> 32);
+          }
+        }
+#pragma omp simd
+        for (int64_t i = 0; i < m; ++i)
+          out[k + i] = value[k + i] * static_cast<T>(bits[i] >= threshold);
+      }
+    }
+  }
+
   // apply() with the counters counter0, counter0 + 1, ...
   template <Isa isa, typename T>
   GAT_PYG_INLINE void apply(uint64_t counter0, int64_t n, const T* value, T* out) const {

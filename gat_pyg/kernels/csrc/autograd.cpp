@@ -3,8 +3,8 @@
 // registered from Python (torch.library.register_autograd) cost about 70 us per call.
 //
 //   gat_forward / gatv2_forward:  backward = gat_backward / gatv2_backward with the saved inputs,
-//                                 the (pre-dropout) attention and the dropout seed;
-//   attention_dropout:            linear in alpha, so its own backward.
+//                                 the (pre-dropout) attention and the dropout seeds;
+//   attention_dropout, feature_dropout: linear in their input, so their own backward.
 //
 // Every operator called here goes through the dispatcher below autograd, so fake tensors
 // (torch.compile) and tracing see the same operators as eager calls. First derivatives only.
@@ -46,8 +46,13 @@ const auto& gatv2_backward_op() {
   static const auto op = handle<decltype(gatv2_backward)>("gat_pyg::gatv2_backward");
   return op;
 }
-const auto& attention_dropout_op() {
+using DropoutOp = c10::TypedOperatorHandle<Tensor(const Tensor&, double, const OptTensor&)>;
+const DropoutOp& attention_dropout_op() {
   static const auto op = handle<decltype(attention_dropout)>("gat_pyg::attention_dropout");
+  return op;
+}
+const DropoutOp& feature_dropout_op() {
+  static const auto op = handle<decltype(feature_dropout)>("gat_pyg::feature_dropout");
   return op;
 }
 
@@ -79,15 +84,19 @@ class GATFunction : public torch::autograd::Function<GATFunction> {
                                const OptTensor& t_perm, const Tensor& s_src,
                                const OptTensor& s_dst, const OptTensor& s_edge,
                                const Tensor& h_src, double negative_slope, double dropout,
-                               const OptTensor& seed) {
+                               const OptTensor& seed, double message_dropout,
+                               const OptTensor& message_seed) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [out, alpha] = gat_forward_op().call(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst,
-                                              s_edge, h_src, negative_slope, dropout, seed);
+    auto [out, alpha] =
+        gat_forward_op().call(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src,
+                              negative_slope, dropout, seed, message_dropout, message_seed);
     ctx->save_for_backward({ptr, src, or_undefined(t_ptr), or_undefined(t_col),
                             or_undefined(t_perm), s_src, or_undefined(s_dst),
-                            or_undefined(s_edge), h_src, alpha, or_undefined(seed)});
+                            or_undefined(s_edge), h_src, alpha, or_undefined(seed),
+                            or_undefined(message_seed)});
     ctx->saved_data["negative_slope"] = negative_slope;
     ctx->saved_data["dropout"] = dropout;
+    ctx->saved_data["message_dropout"] = message_dropout;
     ctx->saved_data["mask"] = c10::List<bool>({requires_grad(s_src), requires_grad(s_dst),
                                                requires_grad(s_edge), requires_grad(h_src)});
     // An unused alpha would otherwise get an [E, H] tensor of zeros as its gradient.
@@ -99,7 +108,8 @@ class GATFunction : public torch::autograd::Function<GATFunction> {
     const auto saved = ctx->get_saved_variables();
     const Tensor &ptr = saved[0], &src = saved[1], &t_ptr = saved[2], &t_col = saved[3],
                  &t_perm = saved[4], &s_src = saved[5], &s_dst = saved[6], &s_edge = saved[7],
-                 &h_src = saved[8], &alpha = saved[9], &seed = saved[10];
+                 &h_src = saved[8], &alpha = saved[9], &seed = saved[10],
+                 &message_seed = saved[11];
     check_transposed(t_ptr);
     const auto mask = ctx->saved_data["mask"].toBoolList();
     const std::array<bool, 4> wanted{mask[0], mask[1], mask[2], mask[3]};
@@ -107,7 +117,8 @@ class GATFunction : public torch::autograd::Function<GATFunction> {
         upstream(grads[0], ptr, h_src), contiguous(grads[1]), ptr, src, t_ptr, t_col, t_perm,
         s_src, present(s_dst), present(s_edge), h_src, alpha,
         ctx->saved_data["negative_slope"].toDouble(), ctx->saved_data["dropout"].toDouble(),
-        present(seed), wanted);
+        present(seed), wanted, ctx->saved_data["message_dropout"].toDouble(),
+        present(message_seed));
     const Tensor none;
     return {none,
             none,
@@ -118,6 +129,8 @@ class GATFunction : public torch::autograd::Function<GATFunction> {
             wanted[1] ? g_dst : none,
             wanted[2] ? g_edge : none,
             wanted[3] ? g_h : none,
+            none,
+            none,
             none,
             none,
             none};
@@ -131,16 +144,19 @@ class GATv2Function : public torch::autograd::Function<GATv2Function> {
                                const OptTensor& t_perm, const Tensor& x_l, const Tensor& x_r,
                                const Tensor& att, const OptTensor& edge_attr,
                                const OptTensor& w_edge, const Tensor& h_src,
-                               double negative_slope, double dropout, const OptTensor& seed) {
+                               double negative_slope, double dropout, const OptTensor& seed,
+                               double message_dropout, const OptTensor& message_seed) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    auto [out, alpha] =
-        gatv2_forward_op().call(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr,
-                                w_edge, h_src, negative_slope, dropout, seed);
+    auto [out, alpha] = gatv2_forward_op().call(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att,
+                                                edge_attr, w_edge, h_src, negative_slope, dropout,
+                                                seed, message_dropout, message_seed);
     ctx->save_for_backward({ptr, src, or_undefined(t_ptr), or_undefined(t_col),
                             or_undefined(t_perm), x_l, x_r, att, or_undefined(edge_attr),
-                            or_undefined(w_edge), h_src, alpha, or_undefined(seed)});
+                            or_undefined(w_edge), h_src, alpha, or_undefined(seed),
+                            or_undefined(message_seed)});
     ctx->saved_data["negative_slope"] = negative_slope;
     ctx->saved_data["dropout"] = dropout;
+    ctx->saved_data["message_dropout"] = message_dropout;
     ctx->saved_data["mask"] = c10::List<bool>(
         {requires_grad(x_l), requires_grad(x_r), requires_grad(att), requires_grad(edge_attr),
          requires_grad(w_edge), requires_grad(h_src)});
@@ -153,7 +169,7 @@ class GATv2Function : public torch::autograd::Function<GATv2Function> {
     const Tensor &ptr = saved[0], &src = saved[1], &t_ptr = saved[2], &t_col = saved[3],
                  &t_perm = saved[4], &x_l = saved[5], &x_r = saved[6], &att = saved[7],
                  &edge_attr = saved[8], &w_edge = saved[9], &h_src = saved[10],
-                 &alpha = saved[11], &seed = saved[12];
+                 &alpha = saved[11], &seed = saved[12], &message_seed = saved[13];
     check_transposed(t_ptr);
     const auto mask = ctx->saved_data["mask"].toBoolList();
     const bool edges = edge_attr.defined();
@@ -163,7 +179,8 @@ class GATv2Function : public torch::autograd::Function<GATv2Function> {
         upstream(grads[0], ptr, h_src), contiguous(grads[1]), ptr, src, t_ptr, t_col, t_perm,
         x_l, x_r, att, present(edge_attr), present(w_edge), h_src, alpha,
         ctx->saved_data["negative_slope"].toDouble(), ctx->saved_data["dropout"].toDouble(),
-        present(seed), wanted);
+        present(seed), wanted, ctx->saved_data["message_dropout"].toDouble(),
+        present(message_seed));
     const Tensor none;
     return {none,
             none,
@@ -178,24 +195,28 @@ class GATv2Function : public torch::autograd::Function<GATv2Function> {
             wanted[5] ? std::get<5>(grads_in) : none,
             none,
             none,
+            none,
+            none,
             none};
   }
 };
 
-class DropoutFunction : public torch::autograd::Function<DropoutFunction> {
+// attention_dropout and feature_dropout: x * keep / (1 - p), linear, so its own backward.
+template <const DropoutOp& (*op)()>
+class DropoutFunction : public torch::autograd::Function<DropoutFunction<op>> {
  public:
-  static Tensor forward(AutogradContext* ctx, const Tensor& alpha, double dropout,
+  static Tensor forward(AutogradContext* ctx, const Tensor& x, double dropout,
                         const OptTensor& seed) {
     at::AutoDispatchBelowADInplaceOrView guard;
     ctx->save_for_backward({or_undefined(seed)});
     ctx->saved_data["dropout"] = dropout;
-    return attention_dropout_op().call(alpha, dropout, seed);
+    return op().call(x, dropout, seed);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const Tensor seed = ctx->get_saved_variables()[0];
-    return {attention_dropout_op().call(grads[0].contiguous(),
-                                        ctx->saved_data["dropout"].toDouble(), present(seed)),
+    return {op().call(grads[0].contiguous(), ctx->saved_data["dropout"].toDouble(),
+                      present(seed)),
             Tensor(), Tensor()};
   }
 };
@@ -205,15 +226,16 @@ std::tuple<Tensor, Tensor> gat_forward_autograd(
     const Tensor& ptr, const Tensor& src, const OptTensor& t_ptr, const OptTensor& t_col,
     const OptTensor& t_perm, const Tensor& s_src, const OptTensor& s_dst,
     const OptTensor& s_edge, const Tensor& h_src, double negative_slope, double dropout,
-    const OptTensor& seed) {
+    const OptTensor& seed, double message_dropout, const OptTensor& message_seed) {
   if (!at::GradMode::is_enabled() || !(requires_grad(s_src) || requires_grad(s_dst) ||
                                        requires_grad(s_edge) || requires_grad(h_src))) {
     at::AutoDispatchBelowADInplaceOrView guard;
     return gat_forward_op().call(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src,
-                                 negative_slope, dropout, seed);
+                                 negative_slope, dropout, seed, message_dropout, message_seed);
   }
   auto outputs = GATFunction::apply(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src,
-                                    negative_slope, dropout, seed);
+                                    negative_slope, dropout, seed, message_dropout,
+                                    message_seed);
   return {outputs[0], outputs[1]};
 }
 
@@ -221,25 +243,29 @@ std::tuple<Tensor, Tensor> gatv2_forward_autograd(
     const Tensor& ptr, const Tensor& src, const OptTensor& t_ptr, const OptTensor& t_col,
     const OptTensor& t_perm, const Tensor& x_l, const Tensor& x_r, const Tensor& att,
     const OptTensor& edge_attr, const OptTensor& w_edge, const Tensor& h_src,
-    double negative_slope, double dropout, const OptTensor& seed) {
+    double negative_slope, double dropout, const OptTensor& seed, double message_dropout,
+    const OptTensor& message_seed) {
   if (!at::GradMode::is_enabled() ||
       !(requires_grad(x_l) || requires_grad(x_r) || requires_grad(att) ||
         requires_grad(edge_attr) || requires_grad(w_edge) || requires_grad(h_src))) {
     at::AutoDispatchBelowADInplaceOrView guard;
     return gatv2_forward_op().call(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr,
-                                   w_edge, h_src, negative_slope, dropout, seed);
+                                   w_edge, h_src, negative_slope, dropout, seed, message_dropout,
+                                   message_seed);
   }
   auto outputs = GATv2Function::apply(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr,
-                                      w_edge, h_src, negative_slope, dropout, seed);
+                                      w_edge, h_src, negative_slope, dropout, seed,
+                                      message_dropout, message_seed);
   return {outputs[0], outputs[1]};
 }
 
-Tensor attention_dropout_autograd(const Tensor& alpha, double dropout, const OptTensor& seed) {
-  if (!at::GradMode::is_enabled() || !alpha.requires_grad()) {
+template <const DropoutOp& (*op)()>
+Tensor dropout_autograd(const Tensor& x, double dropout, const OptTensor& seed) {
+  if (!at::GradMode::is_enabled() || !x.requires_grad()) {
     at::AutoDispatchBelowADInplaceOrView guard;
-    return attention_dropout_op().call(alpha, dropout, seed);
+    return op().call(x, dropout, seed);
   }
-  return DropoutFunction::apply(alpha, dropout, seed);
+  return DropoutFunction<op>::apply(x, dropout, seed);
 }
 
 }  // namespace
@@ -248,5 +274,6 @@ Tensor attention_dropout_autograd(const Tensor& alpha, double dropout, const Opt
 TORCH_LIBRARY_IMPL(gat_pyg, Autograd, m) {
   m.impl("gat_forward", &gat_pyg::gat_forward_autograd);
   m.impl("gatv2_forward", &gat_pyg::gatv2_forward_autograd);
-  m.impl("attention_dropout", &gat_pyg::attention_dropout_autograd);
+  m.impl("attention_dropout", &gat_pyg::dropout_autograd<&gat_pyg::attention_dropout_op>);
+  m.impl("feature_dropout", &gat_pyg::dropout_autograd<&gat_pyg::feature_dropout_op>);
 }

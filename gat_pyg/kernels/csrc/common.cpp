@@ -267,43 +267,92 @@ void check_tensor(const char* name, const at::Tensor& t, at::ScalarType dtype,
                 t.sizes(), ", expected size ", sizes[d], " in dimension ", d);
 }
 
-HashDropout make_dropout(double p, const std::optional<at::Tensor>& seed) {
-  TORCH_CHECK(p >= 0.0 && p <= 1.0, "gat_pyg: dropout must be in [0, 1], got ", p);
+HashDropout make_dropout(double p, const std::optional<at::Tensor>& seed, const char* name,
+                         const char* seed_name) {
+  TORCH_CHECK(p >= 0.0 && p <= 1.0, "gat_pyg: ", name, " must be in [0, 1], got ", p);
   int64_t value = 0;
   if (p > 0.0) {
-    TORCH_CHECK(seed.has_value() && seed->defined(), "gat_pyg: dropout > 0 needs a seed");
+    TORCH_CHECK(seed.has_value() && seed->defined(), "gat_pyg: ", name, " > 0 needs a ",
+                seed_name);
     TORCH_CHECK(seed->numel() == 1 && !at::isFloatingType(seed->scalar_type()) &&
                     seed->device().is_cpu(),
-                "gat_pyg: seed must be one integer on the CPU, got shape ", seed->sizes(),
-                " of ", seed->scalar_type(), " on ", seed->device());
+                "gat_pyg: ", seed_name, " must be one integer on the CPU, got shape ",
+                seed->sizes(), " of ", seed->scalar_type(), " on ", seed->device());
     value = seed->item<int64_t>();
   }
   return HashDropout(p, value);
 }
 
-// alpha * keep / (1 - p) with the mask of the forward operators: linear in alpha, so it is
-// also its own backward.
+namespace {
+
+// out[k] = x[k] * keep(k) / (1 - p) over [begin, end) of the flat index (out may be x); the
+// mask from one hash per element (attention dropout, as in the kernels) or per two (paired).
+struct DropValues {
+  template <Isa isa, typename scalar_t>
+  static GAT_PYG_INLINE void run(const HashDropout& dropout, const bool& paired,
+                                 const scalar_t*& x, scalar_t*& out, int64_t& begin,
+                                 int64_t& end) {
+    using acc_t = at::opmath_type<scalar_t>;
+    constexpr int64_t kChunk = 512;
+    acc_t values[kChunk];
+    const acc_t scale = static_cast<acc_t>(dropout.scale());
+    for (int64_t k0 = begin; k0 < end; k0 += kChunk) {
+      const int64_t m = std::min(kChunk, end - k0);
+#pragma omp simd
+      for (int64_t k = 0; k < m; ++k) values[k] = static_cast<acc_t>(x[k0 + k]) * scale;
+      if (paired) dropout.template apply_paired<isa>(static_cast<uint64_t>(k0), m, values, values);
+      else dropout.template apply<isa>(static_cast<uint64_t>(k0), m, values, values);
+#pragma omp simd
+      for (int64_t k = 0; k < m; ++k) out[k0 + k] = static_cast<scalar_t>(values[k]);
+    }
+  }
+};
+
+void drop_into(const at::Tensor& x, const HashDropout& dropout, bool paired, at::Tensor& out) {
+  const Isa isa = active_isa();
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "hash_dropout", [&] {
+    constexpr bool wide = !std::is_same_v<scalar_t, double>;
+    const scalar_t* in = x.const_data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    at::parallel_for(0, x.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+      dispatch_isa<DropValues, wide>(isa, dropout, paired, in, o, begin, end);
+    });
+  });
+}
+
+}  // namespace
+
+at::Tensor hash_dropout(const at::Tensor& x, const HashDropout& dropout, bool paired) {
+  const auto input = x.contiguous();
+  if (!dropout.active()) return input.clone();
+  auto out = at::empty_like(input);
+  drop_into(input, dropout, paired, out);
+  return out;
+}
+
+void hash_dropout_(at::Tensor& x, const HashDropout& dropout, bool paired) {
+  TORCH_INTERNAL_ASSERT(x.is_contiguous());
+  if (dropout.active()) drop_into(x, dropout, paired, x);
+}
+
+// alpha * keep / (1 - p) with the mask of the forward operators (counter e * H + h, alpha's
+// flat index): linear in alpha, so it is also its own backward.
 at::Tensor attention_dropout(const at::Tensor& alpha, double dropout,
                              const std::optional<at::Tensor>& seed) {
   TORCH_CHECK(alpha.dim() == 2, "gat_pyg: alpha must be [E, H], got shape ", alpha.sizes());
   TORCH_CHECK(alpha.device().is_cpu(), "gat_pyg: alpha must be on the CPU");
-  const auto input = alpha.contiguous();
-  const int64_t edges = input.size(0), heads = input.size(1);
-  const auto mask = make_dropout(dropout, seed);
-  auto out = at::empty_like(input);
-  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, input.scalar_type(), "attention_dropout", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const scalar_t* a = input.const_data_ptr<scalar_t>();
-    scalar_t* o = out.data_ptr<scalar_t>();
-    const auto scale = static_cast<acc_t>(mask.scale());
-    at::parallel_for(0, edges, 1 << 12, [&](int64_t begin, int64_t end) {
-      for (int64_t e = begin; e < end; ++e)
-        for (int64_t h = 0; h < heads; ++h)
-          o[e * heads + h] = static_cast<scalar_t>(static_cast<acc_t>(a[e * heads + h]) * scale *
-                                                   static_cast<acc_t>(mask.keep(e * heads + h)));
-    });
-  });
-  return out;
+  return hash_dropout(alpha, make_dropout(dropout, seed), false);
+}
+
+// x * keep / (1 - p) per element of any shape (counter: the flat index, two elements per
+// hash); its own backward.
+at::Tensor feature_dropout(const at::Tensor& x, double dropout,
+                           const std::optional<at::Tensor>& seed) {
+  TORCH_CHECK(x.device().is_cpu(), "gat_pyg: x must be on the CPU, got ", x.device());
+  const auto dtype = x.scalar_type();
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble || dtype == at::kBFloat16,
+              "gat_pyg: x must be float32, float64 or bfloat16, got ", dtype);
+  return hash_dropout(x, make_dropout(dropout, seed), true);
 }
 
 }  // namespace gat_pyg

@@ -187,10 +187,15 @@ std::tuple<at::Tensor, at::Tensor> gat_forward(
     const std::optional<at::Tensor>& t_col, const std::optional<at::Tensor>& t_perm,
     const at::Tensor& s_src, const std::optional<at::Tensor>& s_dst,
     const std::optional<at::Tensor>& s_edge, const at::Tensor& h_src, double negative_slope,
-    double dropout, const std::optional<at::Tensor>& seed) {
+    double dropout, const std::optional<at::Tensor>& seed, double message_dropout,
+    const std::optional<at::Tensor>& message_seed) {
   const auto graph = graph_tensors(ptr, src, t_ptr, t_col, t_perm, h_src.size(0));
   const auto s = check_gat(graph, s_src, s_dst, s_edge, h_src, false);
   const auto mask = make_dropout(dropout, seed);
+  // The aggregation reads h_src with message dropout; the scores (s_src) do not see it.
+  const auto message = make_dropout(message_dropout, message_seed, "message_dropout",
+                                    "message_seed");
+  const auto values = message.active() ? hash_dropout(h_src, message, true) : h_src;
   auto out = at::empty({s.num_dst, s.heads, s.channels}, h_src.options());
   auto alpha = at::empty({s.edges, s.heads}, h_src.options());
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, h_src.scalar_type(), "gat_forward", [&] {
@@ -199,7 +204,7 @@ std::tuple<at::Tensor, at::Tensor> gat_forward(
                                         const_data_or_null<scalar_t>(s_dst),
                                         const_data_or_null<scalar_t>(s_edge), negative_slope);
       attention_forward(graph_view<index_t>(graph), score,
-                        h_src.const_data_ptr<scalar_t>(), s.heads, s.channels, mask,
+                        values.const_data_ptr<scalar_t>(), s.heads, s.channels, mask,
                         out.data_ptr<scalar_t>(), alpha.data_ptr<scalar_t>());
     });
   });
@@ -212,7 +217,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gat_backward(
     const at::Tensor& t_col, const at::Tensor& t_perm, const at::Tensor& s_src,
     const std::optional<at::Tensor>& s_dst, const std::optional<at::Tensor>& s_edge,
     const at::Tensor& h_src, const at::Tensor& alpha, double negative_slope, double dropout,
-    const std::optional<at::Tensor>& seed, std::array<bool, 4> output_mask) {
+    const std::optional<at::Tensor>& seed, std::array<bool, 4> output_mask,
+    double message_dropout, const std::optional<at::Tensor>& message_seed) {
   const auto graph = graph_tensors(ptr, src, t_ptr, t_col, t_perm, h_src.size(0));
   const auto s = check_gat(graph, s_src, s_dst, s_edge, h_src, true);
   const auto dtype = h_src.scalar_type();
@@ -229,6 +235,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gat_backward(
   auto grad_s_dst = wanted(output_mask[1] && s_dst.has_value(), {s.num_dst, s.heads});
   auto grad_s_edge = wanted(output_mask[2] && s_edge.has_value(), {s.edges, s.heads});
   auto grad_h_src = wanted(output_mask[3], {s.num_src, s.heads, s.channels});
+  // With message dropout the row pass (the scores' gradients) reads the dropped values, and
+  // grad_h_src gets the same mask and scale.
+  const auto message = make_dropout(message_dropout, message_seed, "message_dropout",
+                                    "message_seed");
+  const bool scores = output_mask[0] || output_mask[1] || output_mask[2];
+  const auto values = message.active() && scores ? hash_dropout(h_src, message, true) : h_src;
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, dtype, "gat_backward", [&] {
     AT_DISPATCH_INDEX_TYPES(ptr.scalar_type(), "gat_backward", [&] {
       GATScore<scalar_t, index_t> score(s_src.const_data_ptr<scalar_t>(),
@@ -240,12 +252,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gat_backward(
       score.grad_s_dst = output_or_null<scalar_t>(grad_s_dst);
       score.grad_s_edge = output_or_null<scalar_t>(grad_s_edge);
       attention_backward(graph_view<index_t>(graph), score,
-                         h_src.const_data_ptr<scalar_t>(), grad_out.const_data_ptr<scalar_t>(),
+                         values.const_data_ptr<scalar_t>(), grad_out.const_data_ptr<scalar_t>(),
                          const_data_or_null<scalar_t>(grad_alpha), alpha.const_data_ptr<scalar_t>(),
                          s.heads, s.channels, mask,
                          output_or_null<scalar_t>(grad_h_src));
     });
   });
+  if (grad_h_src.numel()) hash_dropout_(grad_h_src, message, true);
   return {grad_s_src, grad_s_dst, grad_s_edge, grad_h_src};
 }
 

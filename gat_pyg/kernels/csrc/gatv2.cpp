@@ -330,10 +330,15 @@ std::tuple<at::Tensor, at::Tensor> gatv2_forward(
     const at::Tensor& x_l, const at::Tensor& x_r, const at::Tensor& att,
     const std::optional<at::Tensor>& edge_attr, const std::optional<at::Tensor>& w_edge,
     const at::Tensor& h_src, double negative_slope, double dropout,
-    const std::optional<at::Tensor>& seed) {
+    const std::optional<at::Tensor>& seed, double message_dropout,
+    const std::optional<at::Tensor>& message_seed) {
   const auto graph = graph_tensors(ptr, src, t_ptr, t_col, t_perm, x_l.size(0));
   const auto s = check_gatv2(graph, x_l, x_r, att, edge_attr, w_edge, h_src, false);
   const auto mask = make_dropout(dropout, seed);
+  // The aggregation reads h_src with message dropout; the scores (x_l, x_r) do not see it.
+  const auto message = make_dropout(message_dropout, message_seed, "message_dropout",
+                                    "message_seed");
+  const auto values = message.active() ? hash_dropout(h_src, message, true) : h_src;
   auto out = at::empty({s.num_dst, s.heads, s.channels}, h_src.options());
   auto alpha = at::empty({s.edges, s.heads}, h_src.options());
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x_l.scalar_type(), "gatv2_forward", [&] {
@@ -343,7 +348,7 @@ std::tuple<at::Tensor, at::Tensor> gatv2_forward(
           att.const_data_ptr<scalar_t>(), const_data_or_null<scalar_t>(edge_attr),
           const_data_or_null<scalar_t>(w_edge), s.heads, s.channels, s.edge_dim, negative_slope);
       attention_forward(graph_view<index_t>(graph), score,
-                        h_src.const_data_ptr<scalar_t>(), s.heads, s.channels, mask,
+                        values.const_data_ptr<scalar_t>(), s.heads, s.channels, mask,
                         out.data_ptr<scalar_t>(), alpha.data_ptr<scalar_t>());
     });
   });
@@ -358,7 +363,8 @@ gatv2_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& grad
                const std::optional<at::Tensor>& edge_attr,
                const std::optional<at::Tensor>& w_edge, const at::Tensor& h_src,
                const at::Tensor& alpha, double negative_slope, double dropout,
-               const std::optional<at::Tensor>& seed, std::array<bool, 6> output_mask) {
+               const std::optional<at::Tensor>& seed, std::array<bool, 6> output_mask,
+               double message_dropout, const std::optional<at::Tensor>& message_seed) {
   const auto graph = graph_tensors(ptr, src, t_ptr, t_col, t_perm, x_l.size(0));
   const auto s = check_gatv2(graph, x_l, x_r, att, edge_attr, w_edge, h_src, true);
   const auto dtype = x_l.scalar_type();
@@ -380,6 +386,13 @@ gatv2_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& grad
   // Sums over edges that no edge contributes to (E = 0) must still read 0.
   grad_att.zero_();
   grad_w_edge.zero_();
+  // With message dropout the row pass (the scores' gradients) reads the dropped values, and
+  // grad_h_src gets the same mask and scale.
+  const auto message = make_dropout(message_dropout, message_seed, "message_dropout",
+                                    "message_seed");
+  const bool scores = output_mask[0] || output_mask[1] || output_mask[2] || output_mask[3] ||
+                      output_mask[4];
+  const auto values = message.active() && scores ? hash_dropout(h_src, message, true) : h_src;
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, dtype, "gatv2_backward", [&] {
     AT_DISPATCH_INDEX_TYPES(ptr.scalar_type(), "gatv2_backward", [&] {
       GATv2Score<scalar_t, index_t> score(
@@ -394,11 +407,12 @@ gatv2_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& grad
       score.grad_edge_attr = output_or_null<scalar_t>(grad_edge_attr);
       score.grad_w_edge = output_or_null<scalar_t>(grad_w_edge);
       attention_backward(graph_view<index_t>(graph), score,
-                         h_src.const_data_ptr<scalar_t>(), grad_out.const_data_ptr<scalar_t>(),
+                         values.const_data_ptr<scalar_t>(), grad_out.const_data_ptr<scalar_t>(),
                          const_data_or_null<scalar_t>(grad_alpha), alpha.const_data_ptr<scalar_t>(),
                          s.heads, s.channels, mask, output_or_null<scalar_t>(grad_h_src));
     });
   });
+  if (grad_h_src.numel()) hash_dropout_(grad_h_src, message, true);
   return {grad_x_l, grad_x_r, grad_att, grad_edge_attr, grad_w_edge, grad_h_src};
 }
 
