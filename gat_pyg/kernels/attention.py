@@ -159,6 +159,42 @@ def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor],
     return out, _dropped(alpha, p, seed)
 
 
+def feature_dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    r"""Dropout of a dense tensor, ``x * keep / (1 - p)`` with ``keep`` ~ Bernoulli(1 - p) per
+    element, from the counter-based hash of the attention kernels (a seed drawn from torch's
+    default generator, the element's flat index as counter): backward regenerates the mask
+    instead of storing it, and ``torch.manual_seed`` repeats it bit for bit. A native
+    replacement for :func:`torch.nn.functional.dropout` (and
+    :func:`gat_pyg.nn.functional.dropout_features` on dense inputs) without a random tensor.
+
+    Args:
+        x (Tensor): Dense features of any shape, float32, float64 or bfloat16, on the CPU.
+        p (float): Probability of zeroing an element, in ``[0, 1]``. (default: ``0.5``)
+        training (bool): Apply dropout only when ``True``. (default: ``True``)
+
+    Returns:
+        A new tensor of ``x``'s shape and dtype (``x`` itself when nothing is dropped).
+    """
+    p, seed = _dropout(p, training, 'p')
+    if seed is None:
+        return x
+    if not library.loaded():
+        raise RuntimeError(f'gat_pyg native kernels are not available ({library.load_error()}); '
+                           f'check gat_pyg.kernels.available()')
+    if not _validating() or (isinstance(x, Tensor) and x.layout == torch.strided and
+                             x.device.type == 'cpu' and x.dtype in SUPPORTED_DTYPES):
+        return _call('feature_dropout', x.contiguous(), p, seed)
+    if not isinstance(x, Tensor):
+        raise TypeError(f'x: expected a tensor, got {_describe(x)}')
+    if x.layout != torch.strided:
+        raise TypeError(f'x: expected a dense tensor, got layout {x.layout} (sparse features: '
+                        f'gat_pyg.nn.functional.dropout_features)')
+    if x.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f'x: the native kernels take float32, float64 or bfloat16, got '
+                        f'{x.dtype}')
+    raise ValueError(f'x: the native kernels run on the CPU, got {x.device}')
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 def _checked_gat(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src) -> tuple:
