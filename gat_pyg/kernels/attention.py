@@ -37,16 +37,25 @@ counter-based hash of ``(seed, edge position, head)``: the mask does not depend 
 count. The seed is drawn from torch's default generator (one ``torch.randint`` per call), so
 ``torch.manual_seed`` makes training runs repeat bit for bit.
 
+Message dropout (``message_dropout``, the official GAT code's dropout of the projected
+features ``seq_fts``) drops the summed values instead: the kernels read
+``h_src[j,h,c] * keep[j,h,c] / (1 - p)`` with one mask per ``(source node, head, channel)``,
+shared by every edge leaving ``j``, from the same hash with a second seed; backward
+regenerates it for ``grad_h_src``. The scores (``s_src``, ``x_l``) see the undropped values.
+In formulas, with ``m[j] = keep[j] / (1 - p)``:
+``out[i] = sum_e alpha[e] keep_att[e] / (1 - p_att) * (m[j] * h_src[j])``.
+
 Autograd, ``torch.compile`` (fake kernels, no graph break), ``torch.jit.trace`` and
 ``torch.func`` (``vmap``, ``grad``, ``jacrev``; see :mod:`gat_pyg.kernels.library`) work on
 both functions; derivatives are first order only. Accumulation is in float32 for bfloat16
 inputs. Results are deterministic: every sum has a fixed order, whatever the thread count.
 
-Errors (raised here, before the native code runs): ``TypeError`` for a wrong dtype or a
-non-tensor argument, ``ValueError`` for a wrong shape or device, each naming the argument;
-``RuntimeError`` if the native library is not available (check :func:`available` first).
-Non-contiguous inputs are copied to contiguous ones. The native code checks again, and also
-checks the graph's index contents (a wrong index would read out of bounds).
+Errors: ``TypeError`` for a wrong dtype or a non-tensor argument, ``ValueError`` for a wrong
+shape or device, each naming the argument; ``RuntimeError`` if the native library is not
+available (check :func:`available` first) or for bad index contents (a wrong index would read
+out of bounds). The operators check every argument before computing anything; when they refuse
+one, the wrappers' Python checks name it (they run only then, or first while ``torch.compile``
+traces: see :func:`_checked_call`). Non-contiguous inputs are copied to contiguous ones.
 """
 from typing import Optional, Tuple
 
@@ -75,7 +84,8 @@ def supports(tensor: Tensor) -> bool:
 def gat_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Optional[Tensor],
                   t_perm: Optional[Tensor], s_src: Tensor, s_dst: Optional[Tensor],
                   s_edge: Optional[Tensor], h_src: Tensor, negative_slope: float = 0.2,
-                  dropout: float = 0.0, training: bool = False) -> Tuple[Tensor, Tensor]:
+                  dropout: float = 0.0, training: bool = False,
+                  message_dropout: float = 0.0) -> Tuple[Tensor, Tensor]:
     r"""GAT attention and aggregation: ``score[e,h] = LeakyReLU(s_src[j,h] + s_dst[i,h] +
     s_edge[e,h])``, softmax over each target's edges, attention dropout, weighted sum of
     ``h_src[j]``.
@@ -94,23 +104,19 @@ def gat_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Opti
         negative_slope (float): LeakyReLU slope. (default: ``0.2``)
         dropout (float): Attention dropout probability in ``[0, 1]``. (default: ``0.0``)
         training (bool): Apply dropout only when ``True``. (default: ``False``)
+        message_dropout (float): Dropout probability of the summed source features ``h_src``
+            (see the module docstring); the scores do not see it. (default: ``0.0``)
 
     Returns:
         ``(out, alpha)``: ``out`` ``[N_dst, H, C]``, and ``alpha`` ``[E, H]``, the attention
         after dropout (what PyG's ``GATConv`` returns with ``return_attention_weights``).
         Features share one dtype: float32, float64 or bfloat16.
     """
-    graph = _check_graph(ptr, src, t_ptr, t_col, t_perm)
-    h_src = _check_features('h_src', h_src, 3)
-    dtype, (num_src, heads, _) = h_src.dtype, h_src.shape
-    num_dst, num_edges = ptr.shape[0] - 1, src.shape[0]
-    s_src = _check_features('s_src', s_src, 2, dtype, (num_src, heads), 'N_src, H')
-    s_dst = _check_features('s_dst', s_dst, 2, dtype, (num_dst, heads), 'N_dst, H', True)
-    s_edge = _check_features('s_edge', s_edge, 2, dtype, (num_edges, heads), 'E, H', True)
-    _check_transpose(graph, num_src, (s_src, s_dst, s_edge, h_src))
+    args = (ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src)
     p, seed = _dropout(dropout, training)
-    out, alpha = _call('gat_forward', *graph, s_src, s_dst, s_edge, h_src,
-                       float(negative_slope), p, seed)
+    p_message, message_seed = _dropout(message_dropout, training, 'message_dropout')
+    out, alpha = _checked_call('gat_forward', _checked_gat, args, float(negative_slope), p, seed,
+                               p_message, message_seed)
     return out, _dropped(alpha, p, seed)
 
 
@@ -118,7 +124,8 @@ def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor],
                     t_col: Optional[Tensor], t_perm: Optional[Tensor], x_l: Tensor, x_r: Tensor,
                     att: Tensor, edge_attr: Optional[Tensor], w_edge: Optional[Tensor],
                     h_src: Tensor, negative_slope: float = 0.2, dropout: float = 0.0,
-                    training: bool = False) -> Tuple[Tensor, Tensor]:
+                    training: bool = False,
+                    message_dropout: float = 0.0) -> Tuple[Tensor, Tensor]:
     r"""GATv2 attention and aggregation: ``z = x_l[j] + x_r[i] + (edge_attr[e] @ w_edge.T)``
     viewed as ``[H, C]``, ``score[e,h] = sum_c att[h,c] * LeakyReLU(z[h,c])``, softmax over each
     target's edges, attention dropout, weighted sum of ``h_src[j]``.
@@ -138,10 +145,75 @@ def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor],
         negative_slope (float): LeakyReLU slope. (default: ``0.2``)
         dropout (float): Attention dropout probability in ``[0, 1]``. (default: ``0.0``)
         training (bool): Apply dropout only when ``True``. (default: ``False``)
+        message_dropout (float): Dropout probability of the summed ``h_src`` (not of ``x_l``,
+            which the scores read, even when it is the same tensor). (default: ``0.0``)
 
     Returns:
         ``(out, alpha)`` as :func:`gat_attention`.
     """
+    args = (ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr, w_edge, h_src)
+    p, seed = _dropout(dropout, training)
+    p_message, message_seed = _dropout(message_dropout, training, 'message_dropout')
+    out, alpha = _checked_call('gatv2_forward', _checked_gatv2, args, float(negative_slope), p,
+                               seed, p_message, message_seed)
+    return out, _dropped(alpha, p, seed)
+
+
+def feature_dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
+    r"""Dropout of a dense tensor, ``x * keep / (1 - p)`` with ``keep`` ~ Bernoulli(1 - p) per
+    element, from the counter-based hash of the attention kernels (a seed drawn from torch's
+    default generator, the element's flat index as counter): backward regenerates the mask
+    instead of storing it, and ``torch.manual_seed`` repeats it bit for bit. A native
+    replacement for :func:`torch.nn.functional.dropout` (and
+    :func:`gat_pyg.nn.functional.dropout_features` on dense inputs) without a random tensor.
+
+    Args:
+        x (Tensor): Dense features of any shape, float32, float64 or bfloat16, on the CPU.
+        p (float): Probability of zeroing an element, in ``[0, 1]``. (default: ``0.5``)
+        training (bool): Apply dropout only when ``True``. (default: ``True``)
+
+    Returns:
+        A new tensor of ``x``'s shape and dtype (``x`` itself when nothing is dropped).
+    """
+    p, seed = _dropout(p, training, 'p')
+    if seed is None:
+        return x
+    if not library.loaded():
+        raise RuntimeError(f'gat_pyg native kernels are not available ({library.load_error()}); '
+                           f'check gat_pyg.kernels.available()')
+    if not _validating() or (isinstance(x, Tensor) and x.layout == torch.strided and
+                             x.device.type == 'cpu' and x.dtype in SUPPORTED_DTYPES):
+        return _call('feature_dropout', x.contiguous(), p, seed)
+    if not isinstance(x, Tensor):
+        raise TypeError(f'x: expected a tensor, got {_describe(x)}')
+    if x.layout != torch.strided:
+        raise TypeError(f'x: expected a dense tensor, got layout {x.layout} (sparse features: '
+                        f'gat_pyg.nn.functional.dropout_features)')
+    if x.dtype not in SUPPORTED_DTYPES:
+        raise TypeError(f'x: the native kernels take float32, float64 or bfloat16, got '
+                        f'{x.dtype}')
+    raise ValueError(f'x: the native kernels run on the CPU, got {x.device}')
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+def _checked_gat(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src) -> tuple:
+    """gat_attention's tensors checked (raising an error that names the argument) and made
+    contiguous."""
+    graph = _check_graph(ptr, src, t_ptr, t_col, t_perm)
+    h_src = _check_features('h_src', h_src, 3)
+    dtype, (num_src, heads, _) = h_src.dtype, h_src.shape
+    num_dst, num_edges = ptr.shape[0] - 1, src.shape[0]
+    s_src = _check_features('s_src', s_src, 2, dtype, (num_src, heads), 'N_src, H')
+    s_dst = _check_features('s_dst', s_dst, 2, dtype, (num_dst, heads), 'N_dst, H', True)
+    s_edge = _check_features('s_edge', s_edge, 2, dtype, (num_edges, heads), 'E, H', True)
+    _check_transpose(graph, num_src, (s_src, s_dst, s_edge, h_src))
+    return (*graph, s_src, s_dst, s_edge, h_src)
+
+
+def _checked_gatv2(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr, w_edge,
+                   h_src) -> tuple:
+    """gatv2_attention's tensors checked and made contiguous, as :func:`_checked_gat`."""
     graph = _check_graph(ptr, src, t_ptr, t_col, t_perm)
     x_l = _check_features('x_l', x_l, 3)
     dtype, (num_src, heads, channels) = x_l.dtype, x_l.shape
@@ -160,31 +232,57 @@ def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor],
         w_edge = _check_features('w_edge', w_edge, 2, dtype,
                                  (heads * channels, edge_attr.shape[1]), 'H * C, D')
     _check_transpose(graph, num_src, (x_l, x_r, att, edge_attr, w_edge, h_src))
-    p, seed = _dropout(dropout, training)
-    out, alpha = _call('gatv2_forward', *graph, x_l, x_r, att, edge_attr, w_edge, h_src,
-                       float(negative_slope), p, seed)
-    return out, _dropped(alpha, p, seed)
+    return (*graph, x_l, x_r, att, edge_attr, w_edge, h_src)
 
 
-# --- helpers ---------------------------------------------------------------------------------
+def _checked_call(name: str, check, tensors: tuple, *scalars):
+    """``torch.ops.gat_pyg.<name>(*tensors, *scalars)`` with the arguments checked by
+    ``check``, which raises an error naming the argument at fault.
+
+    Checking every argument in Python costs more than the rest of a small call (~15 us), and
+    the operator checks them all again anyway. So in eager mode the call goes first, with only
+    the check that the operator leaves to backward (the transposed order, when a gradient will
+    be needed); if the operator refuses its arguments, the Python checks run then and raise
+    their error instead (or, if they find nothing, the operator's). While torch.compile traces
+    (no operator runs) and under torch.func transforms, the checks run first, as errors must
+    come from the trace."""
+    if not library.loaded():
+        raise RuntimeError(f'gat_pyg native kernels are not available ({library.load_error()}); '
+                           f'check gat_pyg.kernels.available() and use the pure-torch path')
+    if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
+        return _call(name, *check(*tensors), *scalars)
+    if tensors[2] is None and torch.is_grad_enabled() and any(
+            isinstance(t, Tensor) and t.requires_grad for t in tensors[5:]):
+        check(*tensors)   # raises: the transposed order is needed
+    try:
+        return _call(name, *(t.contiguous() if isinstance(t, Tensor) else t for t in tensors),
+                     *scalars)
+    except (RuntimeError, TypeError):
+        check(*tensors)
+        raise
+
+
+_OPS = {}
+
 
 def _call(name: str, *args):
     """Calls ``torch.ops.gat_pyg.<name>``; under a torch.func transform, through its
     autograd.Function twin (see :mod:`gat_pyg.kernels.library`)."""
-    if not library.loaded():
-        raise RuntimeError(f'gat_pyg native kernels are not available ({library.load_error()}); '
-                           f'check gat_pyg.kernels.available() and use the pure-torch path')
     if torch._C._are_functorch_transforms_active():
         return library.TRANSFORMABLE[name].apply(*args)
-    return getattr(torch.ops.gat_pyg, name)(*args)
+    op = _OPS.get(name)
+    if op is None:
+        op = _OPS[name] = getattr(torch.ops.gat_pyg, name).default
+    return op(*args)
 
 
-def _dropout(dropout: float, training: bool) -> Tuple[float, Optional[Tensor]]:
+def _dropout(dropout: float, training: bool,
+             name: str = 'dropout') -> Tuple[float, Optional[Tensor]]:
     """The dropout rate to apply and, if any, a fresh seed from torch's default generator."""
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)):
-        raise TypeError(f'dropout: expected a float in [0, 1], got {type(dropout).__name__}')
+        raise TypeError(f'{name}: expected a float in [0, 1], got {type(dropout).__name__}')
     if not 0.0 <= dropout <= 1.0:
-        raise ValueError(f'dropout: expected a float in [0, 1], got {dropout}')
+        raise ValueError(f'{name}: expected a float in [0, 1], got {dropout}')
     if not training or dropout == 0.0:
         return 0.0, None
     return float(dropout), torch.randint(0, 2**62, (), dtype=torch.int64)

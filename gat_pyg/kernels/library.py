@@ -1,17 +1,19 @@
 """Loads the native library and registers what torch needs around its operators.
 
-The operators themselves (schemas and CPU kernels) are defined in C++ (``csrc/ops.cpp``) under
-the ``gat_pyg`` namespace. Here, once the library is loaded:
+The operators themselves (schemas, CPU kernels and their autograd) are defined in C++
+(``csrc/ops.cpp``, ``csrc/autograd.cpp``) under the ``gat_pyg`` namespace: each forward op's
+backward is its ``*_backward`` op (first derivatives only), ``attention_dropout`` is linear and
+its own backward. Autograd lives in C++ because the same rules registered from Python
+(``torch.library.register_autograd``) cost about 70 us per call. Here, once the library is
+loaded:
 
 * ``torch.library.register_fake``: shapes without computing, for ``torch.compile`` / export;
-* ``torch.library.register_autograd``: each forward op's backward is its ``*_backward`` op
-  (first derivatives only); ``attention_dropout`` is linear, so it is its own backward;
 * ``torch.library.register_vmap``: every op is mapped by a loop over the batch (one kernel
   call per batch element, results stacked);
 * ``transformable(...)``: the same forward/backward as ``torch.autograd.Function`` classes with
-  ``setup_context`` and a generated vmap rule. torch 2.13 implements ``register_autograd`` with
-  an autograd.Function without ``setup_context``, which ``torch.func.grad`` / ``jacrev`` refuse;
-  the wrappers in ``attention.py`` use these classes while a ``torch.func`` transform is active.
+  ``setup_context`` and a generated vmap rule, for ``torch.func`` transforms, which support
+  neither C++ autograd functions nor ``register_autograd``'s (no ``setup_context``); the
+  wrappers in ``attention.py`` use these classes while a ``torch.func`` transform is active.
 
 Setting the environment variable ``GAT_PYG_NATIVE=0`` skips loading the library (the pure-torch
 paths are then used everywhere); whether it loaded is logged once at debug level on the
@@ -49,6 +51,15 @@ def load_error() -> Optional[str]:
     return _LOAD_ERROR
 
 
+def instruction_set() -> Optional[str]:
+    """The instruction set the native kernels run with ('base', 'avx2' or 'avx512'), or None
+    when the library is not loaded."""
+    if not loaded():
+        return None
+    from gat_pyg.kernels import _C
+    return _C.instruction_set()
+
+
 # --- registrations (run only when the library loaded) ---------------------------------------
 
 def _empty_or(want: bool, like: torch.Tensor, *sizes) -> torch.Tensor:
@@ -57,14 +68,15 @@ def _empty_or(want: bool, like: torch.Tensor, *sizes) -> torch.Tensor:
 
 
 def _gat_forward_fake(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src,
-                      negative_slope, dropout, seed):
+                      negative_slope, dropout, seed, message_dropout=0.0, message_seed=None):
     heads, channels = h_src.shape[1], h_src.shape[2]
     return (h_src.new_empty(ptr.shape[0] - 1, heads, channels),
             h_src.new_empty(src.shape[0], heads))
 
 
 def _gat_backward_fake(grad_out, grad_alpha, ptr, src, t_ptr, t_col, t_perm, s_src, s_dst,
-                       s_edge, h_src, alpha, negative_slope, dropout, seed, output_mask):
+                       s_edge, h_src, alpha, negative_slope, dropout, seed, output_mask,
+                       message_dropout=0.0, message_seed=None):
     num_src, heads, channels = h_src.shape
     return (_empty_or(output_mask[0], h_src, num_src, heads),
             _empty_or(output_mask[1] and s_dst is not None, h_src, ptr.shape[0] - 1, heads),
@@ -73,7 +85,7 @@ def _gat_backward_fake(grad_out, grad_alpha, ptr, src, t_ptr, t_col, t_perm, s_s
 
 
 def _gatv2_forward_fake(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr, w_edge, h_src,
-                        negative_slope, dropout, seed):
+                        negative_slope, dropout, seed, message_dropout=0.0, message_seed=None):
     heads, channels = h_src.shape[1], h_src.shape[2]
     return (h_src.new_empty(ptr.shape[0] - 1, heads, channels),
             h_src.new_empty(src.shape[0], heads))
@@ -81,7 +93,7 @@ def _gatv2_forward_fake(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr
 
 def _gatv2_backward_fake(grad_out, grad_alpha, ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att,
                          edge_attr, w_edge, h_src, alpha, negative_slope, dropout, seed,
-                         output_mask):
+                         output_mask, message_dropout=0.0, message_seed=None):
     num_src, heads, channels = x_l.shape
     edges = edge_attr is not None
     edge_dim = edge_attr.shape[1] if edges else 0
@@ -93,8 +105,8 @@ def _gatv2_backward_fake(grad_out, grad_alpha, ptr, src, t_ptr, t_col, t_perm, x
             _empty_or(output_mask[5], x_l, num_src, heads, channels))
 
 
-def _attention_dropout_fake(alpha, dropout, seed):
-    return torch.empty_like(alpha)
+def _dropout_fake(x, dropout, seed):
+    return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
 def _contiguous(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
@@ -105,25 +117,27 @@ def _grads(grads, mask):
     return tuple(g if want else None for g, want in zip(grads, mask))
 
 
-# Forward inputs: ptr, src, t_ptr, t_col, t_perm, <features ...>, negative_slope, dropout, seed.
-# Saved for backward: the graph, the features, the (pre-dropout) alpha and the seed, i.e.
-# O(E + N*H*C) already held by the caller plus alpha [E, H]; the dropout mask is regenerated.
+# Forward inputs: ptr, src, t_ptr, t_col, t_perm, <features ...>, negative_slope, dropout, seed,
+# message_dropout, message_seed. Saved for backward: the graph, the features, the (pre-dropout)
+# alpha and the seeds, i.e. O(E + N*H*C) already held by the caller plus alpha [E, H]; the
+# dropout masks are regenerated. (The same as the C++ autograd in csrc/autograd.cpp.)
 _GRAPH = 5
+_SCALARS = 5
 
 
 def _setup_context(ctx, inputs, output):
-    ctx.save_for_backward(*inputs[:-3], output[1], inputs[-1])
-    ctx.negative_slope, ctx.dropout = inputs[-3], inputs[-2]
+    ctx.save_for_backward(*inputs[:-_SCALARS], output[1], inputs[-3], inputs[-1])
+    ctx.negative_slope, ctx.dropout, ctx.message_dropout = inputs[-5], inputs[-4], inputs[-2]
     # An unused alpha would otherwise get an [E, H] tensor of zeros as its gradient.
     ctx.set_materialize_grads(False)
 
 
 def _saved(ctx):
-    *tensors, alpha, seed = ctx.saved_tensors
+    *tensors, alpha, seed, message_seed = ctx.saved_tensors
     if tensors[2] is None:
         raise RuntimeError('gat_pyg: backward needs the transposed order (t_ptr, t_col, '
                            't_perm); pass it to the forward call when gradients are needed')
-    return tensors, alpha, seed
+    return tensors, alpha, seed, message_seed
 
 
 def _upstream(grad_out, tensors):
@@ -135,26 +149,26 @@ def _upstream(grad_out, tensors):
 
 
 def _gat_backward(ctx, grad_out, grad_alpha):
-    tensors, alpha, seed = _saved(ctx)
+    tensors, alpha, seed, message_seed = _saved(ctx)
     s_dst, s_edge = tensors[6], tensors[7]
     needs = ctx.needs_input_grad
     mask = [needs[5], needs[6] and s_dst is not None, needs[7] and s_edge is not None, needs[8]]
     grads = torch.ops.gat_pyg.gat_backward(
         _upstream(grad_out, tensors), _contiguous(grad_alpha), *tensors, alpha,
-        ctx.negative_slope, ctx.dropout, seed, mask)
-    return (None, ) * _GRAPH + _grads(grads, mask) + (None, None, None)
+        ctx.negative_slope, ctx.dropout, seed, mask, ctx.message_dropout, message_seed)
+    return (None, ) * _GRAPH + _grads(grads, mask) + (None, ) * _SCALARS
 
 
 def _gatv2_backward(ctx, grad_out, grad_alpha):
-    tensors, alpha, seed = _saved(ctx)
+    tensors, alpha, seed, message_seed = _saved(ctx)
     edge_attr = tensors[8]
     needs = ctx.needs_input_grad
     mask = [needs[5], needs[6], needs[7], needs[8] and edge_attr is not None,
             needs[9] and edge_attr is not None, needs[10]]
     grads = torch.ops.gat_pyg.gatv2_backward(
         _upstream(grad_out, tensors), _contiguous(grad_alpha), *tensors, alpha,
-        ctx.negative_slope, ctx.dropout, seed, mask)
-    return (None, ) * _GRAPH + _grads(grads, mask) + (None, None, None)
+        ctx.negative_slope, ctx.dropout, seed, mask, ctx.message_dropout, message_seed)
+    return (None, ) * _GRAPH + _grads(grads, mask) + (None, ) * _SCALARS
 
 
 def _dropout_setup_context(ctx, inputs, output):
@@ -162,9 +176,12 @@ def _dropout_setup_context(ctx, inputs, output):
     ctx.dropout = inputs[1]
 
 
-def _dropout_backward(ctx, grad):
-    (seed, ) = ctx.saved_tensors
-    return torch.ops.gat_pyg.attention_dropout(grad.contiguous(), ctx.dropout, seed), None, None
+def _dropout_backward_of(name: str):
+    def backward(ctx, grad):
+        (seed, ) = ctx.saved_tensors
+        op = getattr(torch.ops.gat_pyg, name)
+        return op(grad.contiguous(), ctx.dropout, seed), None, None
+    return backward
 
 
 def _vmap_by_loop(op):
@@ -191,7 +208,10 @@ def _vmap_by_loop(op):
 _REGISTRY = {
     'gat_forward': (_gat_forward_fake, _setup_context, _gat_backward),
     'gatv2_forward': (_gatv2_forward_fake, _setup_context, _gatv2_backward),
-    'attention_dropout': (_attention_dropout_fake, _dropout_setup_context, _dropout_backward),
+    'attention_dropout': (_dropout_fake, _dropout_setup_context,
+                          _dropout_backward_of('attention_dropout')),
+    'feature_dropout': (_dropout_fake, _dropout_setup_context,
+                        _dropout_backward_of('feature_dropout')),
     'gat_backward': (_gat_backward_fake, None, None),
     'gatv2_backward': (_gatv2_backward_fake, None, None),
 }
@@ -222,7 +242,6 @@ def _register() -> None:
         op = getattr(torch.ops.gat_pyg, name).default
         torch.library.register_vmap(qualname, _vmap_by_loop(op))
         if backward is not None:
-            torch.library.register_autograd(qualname, backward, setup_context=setup_context)
             TRANSFORMABLE[name] = _transformable(name, setup_context, backward)
 
 

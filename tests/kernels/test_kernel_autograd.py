@@ -104,11 +104,13 @@ def run(kind, graph, threads, dropout=0.3):
         if kind == 'gat':
             args = gat_args(graph, 4, 8)
             args = [a.detach().float().requires_grad_() for a in args]
-            out, alpha = gat_attention(*graph.args(), *args, 0.2, dropout, True)
+            out, alpha = gat_attention(*graph.args(), *args, 0.2, dropout, True,
+                                       message_dropout=dropout)
         else:
             args = gatv2_args(graph, 4, 8, edge_dim=5)
             args = [a.detach().float().requires_grad_() for a in args]
-            out, alpha = gatv2_attention(*graph.args(), *args, 0.2, dropout, True)
+            out, alpha = gatv2_attention(*graph.args(), *args, 0.2, dropout, True,
+                                         message_dropout=dropout)
         loss = out.square().sum() + (alpha * torch.arange(alpha.numel()).view_as(alpha)).sum()
         grads = torch.autograd.grad(loss, args)
         return [out, alpha, *grads]

@@ -7,7 +7,7 @@ import torch
 import torch_geometric.nn as pyg_nn
 
 from gat_pyg.kernels import gat_attention, gatv2_attention
-from kernel_reference import GRAPHS, gat_reference, gatv2_reference, sorted_graph
+from kernel_reference import GRAPHS, gat_reference, gatv2_reference, random_edges, sorted_graph
 
 INDEX_DTYPES = {'int64': torch.int64, 'int32': torch.int32}
 TOL = {torch.float64: dict(atol=1e-12, rtol=1e-10), torch.float32: dict(atol=1e-5, rtol=1e-5)}
@@ -96,6 +96,38 @@ def test_gatv2_with_separate_h_src_matches_reference_float32(graph_name, with_ed
                         TOL[torch.float32])
 
 
+# The kernels have vectorised paths for 8 heads x 8 channels and for one head of up to 8
+# channels, for float32 and bfloat16 (float64 takes the general path, checked above). A 1x8
+# row is read 8 floats at a time except near the end of its tensor: the larger graph has rows
+# of both kinds.
+VECTOR_SHAPES = [(8, 8), (1, 1), (1, 3), (1, 7), (1, 8), (2, 8)]
+VECTOR_GRAPHS = dict(GRAPHS, larger=(random_edges(70, 60, 500, seed=4), 70, 60))
+
+
+@pytest.mark.parametrize('graph_name', ['random', 'more_sources', 'isolated_duplicates',
+                                        'no_edges', 'larger'])
+@pytest.mark.parametrize('heads,channels', VECTOR_SHAPES)
+@pytest.mark.parametrize('with_edge', [True, False])
+def test_gat_vector_shapes_float32(graph_name, heads, channels, with_edge):
+    graph = sorted_graph(*VECTOR_GRAPHS[graph_name], torch.int32)
+    inputs = gat_inputs(graph, heads, channels, True, with_edge, torch.float32)
+    assert_same_results(lambda *x: gat_attention(*graph.args(), *x, SLOPE),
+                        lambda *x: gat_reference(graph, *x, SLOPE), inputs, TOL[torch.float32])
+
+
+@pytest.mark.parametrize('graph_name', ['random', 'more_targets', 'isolated_duplicates',
+                                        'no_edges', 'larger'])
+@pytest.mark.parametrize('heads,channels', VECTOR_SHAPES)
+@pytest.mark.parametrize('with_edge', [True, False])
+def test_gatv2_vector_shapes_float32(graph_name, heads, channels, with_edge):
+    graph = sorted_graph(*VECTOR_GRAPHS[graph_name])
+    inputs = gatv2_inputs(graph, heads, channels, with_edge, torch.float32) + \
+        (randn((graph.num_src, heads, channels), torch.float32, 9), )
+    assert_same_results(lambda *x: gatv2_attention(*graph.args(), *x, SLOPE),
+                        lambda *x: gatv2_reference(graph, *x, SLOPE), inputs,
+                        TOL[torch.float32])
+
+
 def test_isolated_targets_get_zero_output_and_zero_gradients():
     graph = sorted_graph(*GRAPHS['isolated_duplicates'])
     s_src, s_dst, _, h = gat_inputs(graph, 2, 3, True, False, torch.float32)
@@ -108,16 +140,17 @@ def test_isolated_targets_get_zero_output_and_zero_gradients():
     torch.testing.assert_close(alpha[graph.dst == 1].sum(0), torch.ones(2))
 
 
-@pytest.mark.parametrize('dtype', [torch.bfloat16])
+@pytest.mark.parametrize('heads,channels', [(3, 8), (8, 8), (1, 7)])
 @pytest.mark.parametrize('kind', ['gat', 'gatv2'])
-def test_bfloat16_matches_float32_reference(kind, dtype):
-    graph = sorted_graph(*GRAPHS['random'])
+def test_bfloat16_matches_float32_reference(kind, heads, channels):
+    dtype = torch.bfloat16
+    graph = sorted_graph(*VECTOR_GRAPHS['larger'])
     if kind == 'gat':
-        inputs = gat_inputs(graph, 3, 8, True, True, dtype)
+        inputs = gat_inputs(graph, heads, channels, True, True, dtype)
         native = lambda *x: gat_attention(*graph.args(), *x, SLOPE)   # noqa: E731
         reference = lambda *x: gat_reference(graph, *x, SLOPE)   # noqa: E731
     else:
-        inputs = gatv2_inputs(graph, 3, 8, True, dtype)
+        inputs = gatv2_inputs(graph, heads, channels, True, dtype)
         native = lambda *x: gatv2_attention(*graph.args(), *x, x[0], SLOPE)   # noqa: E731
         reference = lambda *x: gatv2_reference(graph, *x, x[0], SLOPE)   # noqa: E731
     # The reference sees the same (bfloat16-rounded) values, in float32.
@@ -133,9 +166,11 @@ def test_bfloat16_matches_float32_reference(kind, dtype):
     for narrow, reference_leaf in zip(inputs, wide):
         if narrow is not None:
             assert narrow.grad.dtype == dtype
+            # Relative to the largest gradient; GATv2's x_l gradient adds two bfloat16-rounded
+            # parts (score and aggregation), hence twice the tolerance.
             scale = reference_leaf.grad.abs().max().clamp_min(1.0)
             torch.testing.assert_close(narrow.grad.float() / scale,
-                                       reference_leaf.grad / scale, **tol)
+                                       reference_leaf.grad / scale, atol=4e-2, rtol=4e-2)
 
 
 # Against PyG's own layers, with the layer's parameters fed to the kernels ------------------

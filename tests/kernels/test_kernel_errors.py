@@ -166,3 +166,29 @@ def test_gradients_need_the_transposed_order(graph):
                              None, inputs['h_src'], 0.2, 0.0, None)
     with pytest.raises(RuntimeError, match='backward needs the transposed order'):
         out.sum().backward()
+
+
+def test_a_transposed_order_written_in_place_is_checked_again(graph):
+    """Backward verifies the transposed order once per graph (remembered by the tensors'
+    identity and version); a write into one of them makes the next backward verify it again."""
+    features = gat_inputs(graph)
+    args = (features['s_src'], features['s_dst'], None, features['h_src'])
+    t_perm = graph.t_perm.clone()
+    out, alpha = ops.gat_forward(*graph.args()[:4], t_perm, *args, 0.2, 0.0, None)
+
+    def backward():
+        return ops.gat_backward(torch.ones_like(out), None, *graph.args()[:4], t_perm, *args,
+                                alpha, 0.2, 0.0, None, [True, True, False, True])
+
+    expected = backward()
+    for a, b in zip(backward(), expected):   # verified the first time, remembered after
+        assert torch.equal(a, b)
+    t_perm.copy_(t_perm.flip(0))
+    with pytest.raises(RuntimeError, match='not the transpose'):
+        backward()
+    t_perm.copy_(graph.t_perm)
+    for a, b in zip(backward(), expected):
+        assert torch.equal(a, b)
+    t_perm[0] = graph.num_edges   # out of range: always checked
+    with pytest.raises(RuntimeError, match='t_perm has an entry outside'):
+        backward()

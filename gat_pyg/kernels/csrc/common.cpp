@@ -3,8 +3,15 @@
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
+#include <cstdlib>
+#include <limits>
+#include <mutex>
+#include <optional>
 #include <string>
+#include <type_traits>
 
 #include "ops.h"
 
@@ -21,30 +28,139 @@ void check_index(const char* name, const at::Tensor& t, at::ScalarType dtype) {
   TORCH_CHECK(t.is_contiguous(), "gat_pyg: ", name, " must be contiguous");
 }
 
-// Runs `bad(k)` for k in [0, n) in parallel; true if any call returned true.
+// Runs chunk(begin, end) over [0, n) in parallel, pieces of at least 2^16; true if any piece
+// returned true (it found a bad entry). The pieces are flat, branch-free loops: the checks cost a
+// few percent of a kernel call at most.
 template <typename F>
-bool any_of(int64_t n, const F& bad) {
+bool any_bad(int64_t n, const F& chunk) {
   std::atomic<bool> found{false};
   at::parallel_for(0, n, 1 << 16, [&](int64_t begin, int64_t end) {
-    for (int64_t k = begin; k < end && !found.load(std::memory_order_relaxed); ++k)
-      if (bad(k)) found.store(true, std::memory_order_relaxed);
+    if (!found.load(std::memory_order_relaxed) && chunk(begin, end))
+      found.store(true, std::memory_order_relaxed);
   });
   return found.load();
 }
+
+// The loops of the checks, compiled for each instruction set as the kernels are (simd.h): on
+// the baseline x86-64, 64-bit comparisons do not vectorise. Each sets `bad` if it finds one.
+struct Decreasing {   // p[k + 1] < p[k] for some k in [begin, end)
+  template <Isa isa, typename index_t>
+  static GAT_PYG_INLINE void run(const index_t*& p, int64_t& begin, int64_t& end, int& bad) {
+    int found = 0;
+    for (int64_t k = begin; k < end; ++k) found |= p[k + 1] < p[k];
+    bad = found;
+  }
+};
+
+struct OutOfRange {   // v[k] outside [0, bound) for some k in [begin, end)
+  template <Isa isa, typename index_t>
+  static GAT_PYG_INLINE void run(const index_t*& v, int64_t& begin, int64_t& end,
+                                 int64_t& bound, int& bad) {
+    using unsigned_t = std::make_unsigned_t<index_t>;   // a negative index becomes huge
+    const unsigned_t largest = static_cast<unsigned_t>(std::numeric_limits<index_t>::max());
+    const unsigned_t limit = static_cast<unsigned_t>(std::min<uint64_t>(bound, largest + 1ULL));
+    int found = 0;
+    for (int64_t k = begin; k < end; ++k) found |= static_cast<unsigned_t>(v[k]) >= limit;
+    bad = found;
+  }
+};
 
 template <typename index_t>
 void check_pointers(const char* name, const index_t* p, int64_t rows, int64_t edges) {
   TORCH_CHECK(p[0] == 0, "gat_pyg: ", name, "[0] must be 0, got ", static_cast<int64_t>(p[0]));
   TORCH_CHECK(p[rows] == edges, "gat_pyg: ", name, "[-1] must equal the number of edges (",
               edges, "), got ", static_cast<int64_t>(p[rows]));
-  TORCH_CHECK(!any_of(rows, [&](int64_t k) { return p[k + 1] < p[k]; }), "gat_pyg: ", name,
-              " must be non-decreasing");
+  const Isa isa = active_isa();
+  const bool decreasing = any_bad(rows, [&](int64_t begin, int64_t end) {
+    int bad = 0;
+    dispatch_isa<Decreasing>(isa, p, begin, end, bad);
+    return bad != 0;
+  });
+  TORCH_CHECK(!decreasing, "gat_pyg: ", name, " must be non-decreasing");
 }
 
 template <typename index_t>
 void check_range(const char* name, const index_t* v, int64_t n, int64_t bound) {
-  TORCH_CHECK(!any_of(n, [&](int64_t k) { return v[k] < 0 || v[k] >= bound; }), "gat_pyg: ",
-              name, " has an entry outside [0, ", bound, ")");
+  const Isa isa = active_isa();
+  const bool outside = any_bad(n, [&](int64_t begin, int64_t end) {
+    int bad = 0;
+    dispatch_isa<OutOfRange>(isa, v, begin, end, bound, bad);
+    return bad != 0;
+  });
+  TORCH_CHECK(!outside, "gat_pyg: ", name, " has an entry outside [0, ", bound, ")");
+}
+
+// The graphs whose transposed order was verified against the sorted one, remembered by the
+// identity of their five index tensors: the same TensorImpl (held weakly, so that its address
+// cannot be taken by a new tensor while remembered), the same data, the same version counter
+// value (bumped by every in-place write, as autograd relies on). That check reads src at
+// random, one cache miss per edge (10% of a backward on 4M edges); a layer's prepared graph
+// passes it once. The range checks, which keep the kernels' reads in bounds, always run.
+class VerifiedTransposes {
+ public:
+  bool contains(const GraphTensors& g) {
+    if (!trackable(g)) return false;
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (const auto& entry : entries_)
+      if (matches(entry, g)) return true;
+    return false;
+  }
+
+  void add(const GraphTensors& g) {
+    if (!trackable(g)) return;
+    std::lock_guard<std::mutex> lock(mutex_);
+    Entry& entry = entries_[next_];
+    next_ = (next_ + 1) % entries_.size();
+    const auto tensors = all(g);
+    for (size_t k = 0; k < tensors.size(); ++k) {
+      const at::Tensor& t = *tensors[k];
+      entry.impl[k].emplace(t.getIntrusivePtr());
+      entry.version[k] = t.unsafeGetTensorImpl()->version_counter().current_version();
+      entry.data[k] = t.const_data_ptr();
+      entry.numel[k] = t.numel();
+    }
+  }
+
+ private:
+  using Weak = c10::weak_intrusive_ptr<c10::TensorImpl, c10::UndefinedTensorImpl>;
+  struct Entry {
+    std::array<std::optional<Weak>, 5> impl;
+    std::array<uint32_t, 5> version{};
+    std::array<const void*, 5> data{};
+    std::array<int64_t, 5> numel{};
+  };
+
+  static std::array<const at::Tensor*, 5> all(const GraphTensors& g) {
+    return {&g.ptr, &g.src, &g.t_ptr, &g.t_col, &g.t_perm};
+  }
+
+  // Inference tensors have no version counter: they are always checked.
+  static bool trackable(const GraphTensors& g) {
+    for (const at::Tensor* t : all(g))
+      if (!t->defined() || !t->unsafeGetTensorImpl()->version_counter().enabled()) return false;
+    return true;
+  }
+
+  static bool matches(const Entry& entry, const GraphTensors& g) {
+    const auto tensors = all(g);
+    for (size_t k = 0; k < tensors.size(); ++k) {
+      const at::Tensor& t = *tensors[k];
+      if (!entry.impl[k] || entry.impl[k]->lock().get() != t.unsafeGetTensorImpl() ||
+          entry.version[k] != t.unsafeGetTensorImpl()->version_counter().current_version() ||
+          entry.data[k] != t.const_data_ptr() || entry.numel[k] != t.numel())
+        return false;
+    }
+    return true;
+  }
+
+  std::mutex mutex_;
+  std::array<Entry, 8> entries_;
+  size_t next_ = 0;
+};
+
+VerifiedTransposes& verified_transposes() {
+  static VerifiedTransposes verified;
+  return verified;
 }
 
 template <typename index_t>
@@ -56,19 +172,56 @@ void check_contents(const GraphTensors& tensors, bool backward) {
   check_pointers("t_ptr", g.t_ptr, g.num_src, g.num_edges);
   check_range("t_col", g.t_col, g.num_edges, g.num_dst);
   check_range("t_perm", g.t_perm, g.num_edges, g.num_edges);
-  const bool mismatch = any_of(g.num_src, [&](int64_t j) {
-    for (int64_t k = g.t_ptr[j]; k < g.t_ptr[j + 1]; ++k) {
-      const int64_t e = g.t_perm[k], i = g.t_col[k];
-      if (g.src[e] != j || e < g.ptr[i] || e >= g.ptr[i + 1]) return true;
+  if (verified_transposes().contains(tensors)) return;
+  // Position k of the source order holds edge e = t_perm[k] from j = src[e] to i = t_col[k]:
+  // k must lie in row j of t_ptr and e in row i of ptr (all indices in range, checked above).
+  const bool mismatch = any_bad(g.num_edges, [&](int64_t begin, int64_t end) {
+    int bad = 0;
+    for (int64_t k = begin; k < end; ++k) {
+      const int64_t e = g.t_perm[k], i = g.t_col[k], j = g.src[e];
+      bad |= (g.t_ptr[j] > k) | (g.t_ptr[j + 1] <= k) | (g.ptr[i] > e) | (g.ptr[i + 1] <= e);
     }
-    return false;
+    return bad != 0;
   });
   TORCH_CHECK(!mismatch, "gat_pyg: t_ptr/t_col/t_perm are not the transpose of ptr/src (an "
               "edge listed under source j in t_ptr must have src[t_perm[k]] == j and lie in "
               "row t_col[k] of ptr)");
+  verified_transposes().add(tensors);
 }
 
 }  // namespace
+
+Isa active_isa() {
+  static const Isa isa = [] {
+    Isa cap = Isa::kAvx512;
+    if (const char* env = std::getenv("GAT_PYG_ISA")) {
+      const std::string name(env);
+      TORCH_CHECK(name == "base" || name == "avx2" || name == "avx512",
+                  "gat_pyg: GAT_PYG_ISA must be base, avx2 or avx512, got '", name, "'");
+      cap = name == "base" ? Isa::kBase : name == "avx2" ? Isa::kAvx2 : Isa::kAvx512;
+    }
+#if GAT_PYG_X86_DISPATCH
+    __builtin_cpu_init();
+    Isa cpu = Isa::kBase;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("bmi2"))
+      cpu = Isa::kAvx2;
+    if (cpu == Isa::kAvx2 && __builtin_cpu_supports("avx512f") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512dq"))
+      cpu = Isa::kAvx512;
+    return std::min(cap, cpu);
+#else
+    (void)cap;
+    return Isa::kBase;
+#endif
+  }();
+  return isa;
+}
+
+const char* isa_name(Isa isa) {
+  return isa == Isa::kAvx512 ? "avx512" : isa == Isa::kAvx2 ? "avx2" : "base";
+}
 
 GraphTensors graph_tensors(const at::Tensor& ptr, const at::Tensor& src,
                            const std::optional<at::Tensor>& t_ptr,
@@ -114,43 +267,92 @@ void check_tensor(const char* name, const at::Tensor& t, at::ScalarType dtype,
                 t.sizes(), ", expected size ", sizes[d], " in dimension ", d);
 }
 
-AttentionDropout make_dropout(double p, const std::optional<at::Tensor>& seed, int64_t heads) {
-  TORCH_CHECK(p >= 0.0 && p <= 1.0, "gat_pyg: dropout must be in [0, 1], got ", p);
+HashDropout make_dropout(double p, const std::optional<at::Tensor>& seed, const char* name,
+                         const char* seed_name) {
+  TORCH_CHECK(p >= 0.0 && p <= 1.0, "gat_pyg: ", name, " must be in [0, 1], got ", p);
   int64_t value = 0;
   if (p > 0.0) {
-    TORCH_CHECK(seed.has_value() && seed->defined(), "gat_pyg: dropout > 0 needs a seed");
+    TORCH_CHECK(seed.has_value() && seed->defined(), "gat_pyg: ", name, " > 0 needs a ",
+                seed_name);
     TORCH_CHECK(seed->numel() == 1 && !at::isFloatingType(seed->scalar_type()) &&
                     seed->device().is_cpu(),
-                "gat_pyg: seed must be one integer on the CPU, got shape ", seed->sizes(),
-                " of ", seed->scalar_type(), " on ", seed->device());
+                "gat_pyg: ", seed_name, " must be one integer on the CPU, got shape ",
+                seed->sizes(), " of ", seed->scalar_type(), " on ", seed->device());
     value = seed->item<int64_t>();
   }
-  return AttentionDropout(p, value, heads);
+  return HashDropout(p, value);
 }
 
-// alpha * keep / (1 - p) with the mask of the forward operators: linear in alpha, so it is
-// also its own backward.
+namespace {
+
+// out[k] = x[k] * keep(k) / (1 - p) over [begin, end) of the flat index (out may be x); the
+// mask from one hash per element (attention dropout, as in the kernels) or per two (paired).
+struct DropValues {
+  template <Isa isa, typename scalar_t>
+  static GAT_PYG_INLINE void run(const HashDropout& dropout, const bool& paired,
+                                 const scalar_t*& x, scalar_t*& out, int64_t& begin,
+                                 int64_t& end) {
+    using acc_t = at::opmath_type<scalar_t>;
+    constexpr int64_t kChunk = 512;
+    acc_t values[kChunk];
+    const acc_t scale = static_cast<acc_t>(dropout.scale());
+    for (int64_t k0 = begin; k0 < end; k0 += kChunk) {
+      const int64_t m = std::min(kChunk, end - k0);
+#pragma omp simd
+      for (int64_t k = 0; k < m; ++k) values[k] = static_cast<acc_t>(x[k0 + k]) * scale;
+      if (paired) dropout.template apply_paired<isa>(static_cast<uint64_t>(k0), m, values, values);
+      else dropout.template apply<isa>(static_cast<uint64_t>(k0), m, values, values);
+#pragma omp simd
+      for (int64_t k = 0; k < m; ++k) out[k0 + k] = static_cast<scalar_t>(values[k]);
+    }
+  }
+};
+
+void drop_into(const at::Tensor& x, const HashDropout& dropout, bool paired, at::Tensor& out) {
+  const Isa isa = active_isa();
+  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, x.scalar_type(), "hash_dropout", [&] {
+    constexpr bool wide = !std::is_same_v<scalar_t, double>;
+    const scalar_t* in = x.const_data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    at::parallel_for(0, x.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+      dispatch_isa<DropValues, wide>(isa, dropout, paired, in, o, begin, end);
+    });
+  });
+}
+
+}  // namespace
+
+at::Tensor hash_dropout(const at::Tensor& x, const HashDropout& dropout, bool paired) {
+  const auto input = x.contiguous();
+  if (!dropout.active()) return input.clone();
+  auto out = at::empty_like(input);
+  drop_into(input, dropout, paired, out);
+  return out;
+}
+
+void hash_dropout_(at::Tensor& x, const HashDropout& dropout, bool paired) {
+  TORCH_INTERNAL_ASSERT(x.is_contiguous());
+  if (dropout.active()) drop_into(x, dropout, paired, x);
+}
+
+// alpha * keep / (1 - p) with the mask of the forward operators (counter e * H + h, alpha's
+// flat index): linear in alpha, so it is also its own backward.
 at::Tensor attention_dropout(const at::Tensor& alpha, double dropout,
                              const std::optional<at::Tensor>& seed) {
   TORCH_CHECK(alpha.dim() == 2, "gat_pyg: alpha must be [E, H], got shape ", alpha.sizes());
   TORCH_CHECK(alpha.device().is_cpu(), "gat_pyg: alpha must be on the CPU");
-  const auto input = alpha.contiguous();
-  const int64_t edges = input.size(0), heads = input.size(1);
-  const auto mask = make_dropout(dropout, seed, heads);
-  auto out = at::empty_like(input);
-  AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, input.scalar_type(), "attention_dropout", [&] {
-    using acc_t = at::opmath_type<scalar_t>;
-    const scalar_t* a = input.const_data_ptr<scalar_t>();
-    scalar_t* o = out.data_ptr<scalar_t>();
-    const auto scale = static_cast<acc_t>(mask.scale());
-    at::parallel_for(0, edges, 1 << 12, [&](int64_t begin, int64_t end) {
-      for (int64_t e = begin; e < end; ++e)
-        for (int64_t h = 0; h < heads; ++h)
-          o[e * heads + h] = static_cast<scalar_t>(static_cast<acc_t>(a[e * heads + h]) * scale *
-                                                   static_cast<acc_t>(mask.keep(e, h)));
-    });
-  });
-  return out;
+  return hash_dropout(alpha, make_dropout(dropout, seed), false);
+}
+
+// x * keep / (1 - p) per element of any shape (counter: the flat index, two elements per
+// hash); its own backward.
+at::Tensor feature_dropout(const at::Tensor& x, double dropout,
+                           const std::optional<at::Tensor>& seed) {
+  TORCH_CHECK(x.device().is_cpu(), "gat_pyg: x must be on the CPU, got ", x.device());
+  const auto dtype = x.scalar_type();
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble || dtype == at::kBFloat16,
+              "gat_pyg: x must be float32, float64 or bfloat16, got ", dtype);
+  return hash_dropout(x, make_dropout(dropout, seed), true);
 }
 
 }  // namespace gat_pyg

@@ -15,14 +15,14 @@
 namespace gat_pyg {
 namespace {
 
-template <typename scalar_t>
+template <typename scalar_t, typename index_t>
 class GATScore {
  public:
   using acc_t = at::opmath_type<scalar_t>;
 
-  GATScore(const scalar_t* s_src, const scalar_t* s_dst, const scalar_t* s_edge, int64_t heads,
+  GATScore(const scalar_t* s_src, const scalar_t* s_dst, const scalar_t* s_edge,
            double negative_slope)
-      : s_src_(s_src), s_dst_(s_dst), s_edge_(s_edge), heads_(heads),
+      : s_src_(s_src), s_dst_(s_dst), s_edge_(s_edge),
         slope_(static_cast<acc_t>(negative_slope)) {}
 
   // Backward outputs; null when not wanted.
@@ -31,81 +31,129 @@ class GATScore {
   scalar_t* grad_s_edge = nullptr;
 
   struct Scratch {
-    explicit Scratch(const GATScore& s) : target(s.heads_), acc(s.heads_) {}
-    std::vector<acc_t> target;   // s_dst[i, :] (0 without s_dst)
-    std::vector<acc_t> acc;      // a row's grad_s_dst, or a source's grad_s_src
+    Buffer<acc_t> acc;   // per-row sums: grad_s_dst, or grad_s_src in the source pass
+    void trim(int64_t bytes) { acc.trim(bytes); }
   };
 
-  void begin_row(Scratch& st, int64_t i) const {
-    for (int64_t h = 0; h < heads_; ++h)
-      st.target[h] = s_dst_ ? static_cast<acc_t>(s_dst_[i * heads_ + h]) : acc_t(0);
-  }
-
-  void prefetch(int64_t j, int64_t /*e*/) const { __builtin_prefetch(s_src_ + j * heads_); }
-  void prefetch_target(int64_t /*i*/, int64_t /*e*/) const {}
-
-  // (s_src + s_dst) + s_edge, PyG's order of additions.
-  acc_t raw(const Scratch& st, int64_t j, int64_t e, int64_t h) const {
-    acc_t v = static_cast<acc_t>(s_src_[j * heads_ + h]);
-    if (s_dst_) v += st.target[h];
-    if (s_edge_) v += static_cast<acc_t>(s_edge_[e * heads_ + h]);
-    return v;
-  }
-
-  void forward(Scratch& st, int64_t /*i*/, int64_t j, int64_t e, acc_t* scores) const {
-    for (int64_t h = 0; h < heads_; ++h) {
-      scores[h] = leaky_relu(raw(st, j, e, h), slope_);
-    }
+  // w[e, h] = LeakyReLU(raw[e, h]) over the block's edges.
+  template <typename D>
+  GAT_PYG_INLINE void scores(Scratch&, const D& d, const Graph<index_t>& g,
+                             const Block& b, acc_t* w) const {
+    if (s_dst_ && s_edge_) return scores_with<true, true>(d, g, b, w);
+    if (s_dst_) return scores_with<true, false>(d, g, b, w);
+    if (s_edge_) return scores_with<false, true>(d, g, b, w);
+    scores_with<false, false>(d, g, b, w);
   }
 
   bool wants_row_pass() const { return grad_s_src || grad_s_dst || grad_s_edge; }
   bool wants_source_pass() const { return grad_s_src != nullptr; }
   void prepare(int64_t /*num_blocks*/) {}
 
-  void begin_row_backward(Scratch& st, int64_t i) const {
-    begin_row(st, i);
-    std::fill(st.acc.begin(), st.acc.end(), acc_t(0));
-  }
-
-  // Turns grad_score into grad_raw in place: the source pass reads grad_raw for s_src.
-  void row_backward(Scratch& st, int64_t /*block*/, int64_t /*i*/, int64_t j, int64_t e,
-                    acc_t* grad) const {
-    for (int64_t h = 0; h < heads_; ++h) {
-      grad[h] *= leaky_relu_grad(raw(st, j, e, h), slope_);
-      st.acc[h] += grad[h];
-      if (grad_s_edge) grad_s_edge[e * heads_ + h] = static_cast<scalar_t>(grad[h]);
+  // Turns grad_score into grad_raw in place (the source pass reads grad_raw for s_src);
+  // grad_s_edge = grad_raw, grad_s_dst = its sum over the row.
+  template <typename D>
+  GAT_PYG_INLINE void row_backward(Scratch& st, const D& d, const Graph<index_t>& g,
+                                   const Block& b, int64_t /*block_index*/,
+                                   acc_t* grad) const {
+    if (s_dst_ && s_edge_) raw_grad_with<true, true>(d, g, b, grad);
+    else if (s_dst_) raw_grad_with<true, false>(d, g, b, grad);
+    else if (s_edge_) raw_grad_with<false, true>(d, g, b, grad);
+    else raw_grad_with<false, false>(d, g, b, grad);
+    const int64_t H = d.H(), n = b.edges() * H;
+    if (grad_s_edge) {
+      scalar_t* out = grad_s_edge + b.e0 * H;
+#pragma omp simd
+      for (int64_t k = 0; k < n; ++k) out[k] = static_cast<scalar_t>(grad[k]);
+    }
+    if (grad_s_dst) {
+      acc_t* sum = st.acc.ensure(b.rows() * H);
+      fill(sum, b.rows() * H, acc_t(0));
+      reduce_rows(b, H, grad, sum, [](acc_t total, acc_t v) { return total + v; });
+      scalar_t* out = grad_s_dst + b.r0 * H;
+#pragma omp simd
+      for (int64_t k = 0; k < b.rows() * H; ++k) out[k] = static_cast<scalar_t>(sum[k]);
     }
   }
 
-  void end_row_backward(Scratch& st, int64_t i) const {
-    if (grad_s_dst)
-      for (int64_t h = 0; h < heads_; ++h)
-        grad_s_dst[i * heads_ + h] = static_cast<scalar_t>(st.acc[h]);
-  }
-
-  void begin_source(Scratch& st, int64_t /*j*/) const {
-    std::fill(st.acc.begin(), st.acc.end(), acc_t(0));
-  }
-
-  void source_backward(Scratch& st, int64_t /*j*/, int64_t /*i*/, int64_t /*e*/,
-                       const acc_t* grad) const {
-    if (grad_s_src)
-      for (int64_t h = 0; h < heads_; ++h) st.acc[h] += grad[h];
-  }
-
-  void end_source(Scratch& st, int64_t j) const {
-    if (grad_s_src)
-      for (int64_t h = 0; h < heads_; ++h)
-        grad_s_src[j * heads_ + h] = static_cast<scalar_t>(st.acc[h]);
+  // grad_s_src[j] = the sum of grad_raw over the edges leaving j.
+  template <typename D>
+  GAT_PYG_INLINE void source_backward(Scratch& st, const D& d,
+                                      const Graph<index_t>& g, const Block& b,
+                                      const acc_t* grad) const {
+    if (!grad_s_src) return;
+    const int64_t H = d.H(), edges = b.edges();
+    acc_t* sum = st.acc.ensure(b.rows() * H);
+    fill(sum, b.rows() * H, acc_t(0));
+    const index_t* perm = g.t_perm + b.e0;
+    for (int64_t k = 0; k < edges; ++k) {
+      acc_t* target = sum + static_cast<int64_t>(b.row_of[k]) * H;
+      const acc_t* v = grad + static_cast<int64_t>(perm[k]) * H;
+#pragma omp simd
+      for (int64_t h = 0; h < H; ++h) target[h] += v[h];
+    }
+    scalar_t* out = grad_s_src + b.r0 * H;
+#pragma omp simd
+    for (int64_t k = 0; k < b.rows() * H; ++k) out[k] = static_cast<scalar_t>(sum[k]);
   }
 
   void finish() {}
 
  private:
+  // (s_src + s_dst) + s_edge, PyG's order of additions, for edge e (its destination-sorted
+  // position) from j to i, head h.
+  template <bool kDst, bool kEdge, typename D>
+  GAT_PYG_INLINE acc_t raw(const D& d, int64_t j, int64_t i, int64_t e,
+                           int64_t h) const {
+    acc_t v = static_cast<acc_t>(s_src_[j * d.H() + h]);
+    if constexpr (kDst) v += static_cast<acc_t>(s_dst_[i * d.H() + h]);
+    if constexpr (kEdge) v += static_cast<acc_t>(s_edge_[e * d.H() + h]);
+    return v;
+  }
+
+  template <bool kDst, bool kEdge, typename D>
+  GAT_PYG_INLINE void scores_with(const D& d, const Graph<index_t>& g,
+                                  const Block& b, acc_t* w) const {
+    const int64_t H = d.H(), edges = b.edges();
+    const index_t* src = g.src + b.e0;
+    if constexpr (D::kHeads == 1) {
+#pragma omp simd
+      for (int64_t e = 0; e < edges; ++e)
+        w[e] = leaky_relu(raw<kDst, kEdge>(d, src[e], b.r0 + b.row_of[e], b.e0 + e, 0), slope_);
+    } else {
+      for (int64_t e = 0; e < edges; ++e) {
+        if (b.e0 + e + kPrefetchDistance < g.num_edges)
+          __builtin_prefetch(s_src_ + static_cast<int64_t>(src[e + kPrefetchDistance]) * H);
+        const int64_t j = src[e], i = b.r0 + b.row_of[e];
+#pragma omp simd
+        for (int64_t h = 0; h < H; ++h)
+          w[e * H + h] = leaky_relu(raw<kDst, kEdge>(d, j, i, b.e0 + e, h), slope_);
+      }
+    }
+  }
+
+  template <bool kDst, bool kEdge, typename D>
+  GAT_PYG_INLINE void raw_grad_with(const D& d, const Graph<index_t>& g,
+                                    const Block& b, acc_t* grad) const {
+    const int64_t H = d.H(), edges = b.edges();
+    const index_t* src = g.src + b.e0;
+    if constexpr (D::kHeads == 1) {
+#pragma omp simd
+      for (int64_t e = 0; e < edges; ++e)
+        grad[e] *= leaky_relu_grad(raw<kDst, kEdge>(d, src[e], b.r0 + b.row_of[e], b.e0 + e, 0),
+                                   slope_);
+    } else {
+      for (int64_t e = 0; e < edges; ++e) {
+        const int64_t j = src[e], i = b.r0 + b.row_of[e];
+#pragma omp simd
+        for (int64_t h = 0; h < H; ++h)
+          grad[e * H + h] *= leaky_relu_grad(raw<kDst, kEdge>(d, j, i, b.e0 + e, h), slope_);
+      }
+    }
+  }
+
   const scalar_t* s_src_;
   const scalar_t* s_dst_;
   const scalar_t* s_edge_;
-  int64_t heads_;
   acc_t slope_;
 };
 
@@ -139,18 +187,24 @@ std::tuple<at::Tensor, at::Tensor> gat_forward(
     const std::optional<at::Tensor>& t_col, const std::optional<at::Tensor>& t_perm,
     const at::Tensor& s_src, const std::optional<at::Tensor>& s_dst,
     const std::optional<at::Tensor>& s_edge, const at::Tensor& h_src, double negative_slope,
-    double dropout, const std::optional<at::Tensor>& seed) {
+    double dropout, const std::optional<at::Tensor>& seed, double message_dropout,
+    const std::optional<at::Tensor>& message_seed) {
   const auto graph = graph_tensors(ptr, src, t_ptr, t_col, t_perm, h_src.size(0));
   const auto s = check_gat(graph, s_src, s_dst, s_edge, h_src, false);
-  const auto mask = make_dropout(dropout, seed, s.heads);
+  const auto mask = make_dropout(dropout, seed);
+  // The aggregation reads h_src with message dropout; the scores (s_src) do not see it.
+  const auto message = make_dropout(message_dropout, message_seed, "message_dropout",
+                                    "message_seed");
+  const auto values = message.active() ? hash_dropout(h_src, message, true) : h_src;
   auto out = at::empty({s.num_dst, s.heads, s.channels}, h_src.options());
   auto alpha = at::empty({s.edges, s.heads}, h_src.options());
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, h_src.scalar_type(), "gat_forward", [&] {
-    GATScore<scalar_t> score(s_src.const_data_ptr<scalar_t>(), const_data_or_null<scalar_t>(s_dst),
-                             const_data_or_null<scalar_t>(s_edge), s.heads, negative_slope);
     AT_DISPATCH_INDEX_TYPES(ptr.scalar_type(), "gat_forward", [&] {
+      GATScore<scalar_t, index_t> score(s_src.const_data_ptr<scalar_t>(),
+                                        const_data_or_null<scalar_t>(s_dst),
+                                        const_data_or_null<scalar_t>(s_edge), negative_slope);
       attention_forward(graph_view<index_t>(graph), score,
-                        h_src.const_data_ptr<scalar_t>(), s.heads, s.channels, mask,
+                        values.const_data_ptr<scalar_t>(), s.heads, s.channels, mask,
                         out.data_ptr<scalar_t>(), alpha.data_ptr<scalar_t>());
     });
   });
@@ -163,14 +217,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gat_backward(
     const at::Tensor& t_col, const at::Tensor& t_perm, const at::Tensor& s_src,
     const std::optional<at::Tensor>& s_dst, const std::optional<at::Tensor>& s_edge,
     const at::Tensor& h_src, const at::Tensor& alpha, double negative_slope, double dropout,
-    const std::optional<at::Tensor>& seed, std::array<bool, 4> output_mask) {
+    const std::optional<at::Tensor>& seed, std::array<bool, 4> output_mask,
+    double message_dropout, const std::optional<at::Tensor>& message_seed) {
   const auto graph = graph_tensors(ptr, src, t_ptr, t_col, t_perm, h_src.size(0));
   const auto s = check_gat(graph, s_src, s_dst, s_edge, h_src, true);
   const auto dtype = h_src.scalar_type();
   check_tensor("grad_out", grad_out, dtype, {s.num_dst, s.heads, s.channels});
   check_tensor("alpha", alpha, dtype, {s.edges, s.heads});
   if (grad_alpha.has_value()) check_tensor("grad_alpha", *grad_alpha, dtype, {s.edges, s.heads});
-  const auto mask = make_dropout(dropout, seed, s.heads);
+  const auto mask = make_dropout(dropout, seed);
   const auto options = h_src.options();
   // A gradient that is not wanted (or whose input is absent) is an empty tensor.
   auto wanted = [&](bool want, at::IntArrayRef sizes) {
@@ -180,21 +235,30 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gat_backward(
   auto grad_s_dst = wanted(output_mask[1] && s_dst.has_value(), {s.num_dst, s.heads});
   auto grad_s_edge = wanted(output_mask[2] && s_edge.has_value(), {s.edges, s.heads});
   auto grad_h_src = wanted(output_mask[3], {s.num_src, s.heads, s.channels});
+  // With message dropout the row pass (the scores' gradients) reads the dropped values, and
+  // grad_h_src gets the same mask and scale.
+  const auto message = make_dropout(message_dropout, message_seed, "message_dropout",
+                                    "message_seed");
+  const bool scores = output_mask[0] || output_mask[1] || output_mask[2];
+  const auto values = message.active() && scores ? hash_dropout(h_src, message, true) : h_src;
   AT_DISPATCH_FLOATING_TYPES_AND(at::kBFloat16, dtype, "gat_backward", [&] {
-    GATScore<scalar_t> score(s_src.const_data_ptr<scalar_t>(), const_data_or_null<scalar_t>(s_dst),
-                             const_data_or_null<scalar_t>(s_edge), s.heads, negative_slope);
-    // An empty gradient (not wanted, or nothing to write) is a null pointer: its work is skipped.
-    score.grad_s_src = output_or_null<scalar_t>(grad_s_src);
-    score.grad_s_dst = output_or_null<scalar_t>(grad_s_dst);
-    score.grad_s_edge = output_or_null<scalar_t>(grad_s_edge);
     AT_DISPATCH_INDEX_TYPES(ptr.scalar_type(), "gat_backward", [&] {
+      GATScore<scalar_t, index_t> score(s_src.const_data_ptr<scalar_t>(),
+                                        const_data_or_null<scalar_t>(s_dst),
+                                        const_data_or_null<scalar_t>(s_edge), negative_slope);
+      // An empty gradient (not wanted, or nothing to write) is a null pointer: its work is
+      // skipped.
+      score.grad_s_src = output_or_null<scalar_t>(grad_s_src);
+      score.grad_s_dst = output_or_null<scalar_t>(grad_s_dst);
+      score.grad_s_edge = output_or_null<scalar_t>(grad_s_edge);
       attention_backward(graph_view<index_t>(graph), score,
-                         h_src.const_data_ptr<scalar_t>(), grad_out.const_data_ptr<scalar_t>(),
+                         values.const_data_ptr<scalar_t>(), grad_out.const_data_ptr<scalar_t>(),
                          const_data_or_null<scalar_t>(grad_alpha), alpha.const_data_ptr<scalar_t>(),
                          s.heads, s.channels, mask,
                          output_or_null<scalar_t>(grad_h_src));
     });
   });
+  if (grad_h_src.numel()) hash_dropout_(grad_h_src, message, true);
   return {grad_s_src, grad_s_dst, grad_s_edge, grad_h_src};
 }
 

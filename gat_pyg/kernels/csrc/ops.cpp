@@ -1,41 +1,65 @@
-// Operator schemas (namespace gat_pyg) and their CPU kernels. Fake (meta) kernels, autograd and
-// vmap rules are registered from Python (gat_pyg/kernels/library.py), as torch.library
-// recommends for ops whose backward is another op.
+// Operator schemas (namespace gat_pyg) and their CPU kernels; their autograd is in
+// autograd.cpp, fake (meta) kernels and vmap rules are registered from Python
+// (gat_pyg/kernels/library.py).
 //
 // The forward ops take the transposed order (t_ptr, t_col, t_perm) without reading it, so that
-// torch.library.register_autograd's setup_context can save it for the backward op; it is
-// optional there (None when no gradient will be asked for, e.g. inference).
+// autograd can save it for the backward op; it is optional there (None when no gradient will
+// be asked for, e.g. inference). Three dropouts share one counter-based hash (attention.h), each
+// with its own seed: attention dropout (counter: alpha's flat index e * H + h), message dropout
+// of the aggregated source features (h_src's flat index (j * H + h) * C + c, a mask shared by
+// all edges leaving j; the scores do not see it) and feature_dropout (any tensor's flat index).
 #include <Python.h>
 #include <torch/library.h>
 
 #include "ops.h"
 
-// Importing gat_pyg.kernels._C loads this library and runs the registrations below; the module
-// itself is empty (the operators are reached through torch.ops.gat_pyg).
+// Importing gat_pyg.kernels._C loads this library and runs the registrations below; the
+// operators are reached through torch.ops.gat_pyg. The module itself has one function,
+// instruction_set(): the instruction set the kernels run with ("base", "avx2" or "avx512").
+namespace {
+PyObject* instruction_set(PyObject*, PyObject*) {
+  try {
+    return PyUnicode_FromString(gat_pyg::isa_name(gat_pyg::active_isa()));
+  } catch (const std::exception& error) {   // a bad GAT_PYG_ISA
+    PyErr_SetString(PyExc_ValueError, error.what());
+    return nullptr;
+  }
+}
+
+PyMethodDef methods[] = {
+    {"instruction_set", instruction_set, METH_NOARGS,
+     "The instruction set the kernels run with: 'base', 'avx2' or 'avx512'."},
+    {nullptr, nullptr, 0, nullptr}};
+}  // namespace
+
 extern "C" PyObject* PyInit__C(void) {
-  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, nullptr};
+  static PyModuleDef module = {PyModuleDef_HEAD_INIT, "_C", nullptr, -1, methods};
   return PyModule_Create(&module);
 }
 
 TORCH_LIBRARY(gat_pyg, m) {
   m.def("gat_forward(Tensor ptr, Tensor src, Tensor? t_ptr, Tensor? t_col, Tensor? t_perm, "
         "Tensor s_src, Tensor? s_dst, Tensor? s_edge, Tensor h_src, float negative_slope, "
-        "float dropout, Tensor? seed) -> (Tensor out, Tensor alpha)");
+        "float dropout, Tensor? seed, float message_dropout=0., Tensor? message_seed=None) "
+        "-> (Tensor out, Tensor alpha)");
   m.def("gat_backward(Tensor grad_out, Tensor? grad_alpha, Tensor ptr, Tensor src, "
         "Tensor t_ptr, Tensor t_col, Tensor t_perm, Tensor s_src, Tensor? s_dst, "
         "Tensor? s_edge, Tensor h_src, Tensor alpha, float negative_slope, float dropout, "
-        "Tensor? seed, bool[4] output_mask) -> (Tensor grad_s_src, Tensor grad_s_dst, "
+        "Tensor? seed, bool[4] output_mask, float message_dropout=0., "
+        "Tensor? message_seed=None) -> (Tensor grad_s_src, Tensor grad_s_dst, "
         "Tensor grad_s_edge, Tensor grad_h_src)");
   m.def("gatv2_forward(Tensor ptr, Tensor src, Tensor? t_ptr, Tensor? t_col, Tensor? t_perm, "
         "Tensor x_l, Tensor x_r, Tensor att, Tensor? edge_attr, Tensor? w_edge, Tensor h_src, "
-        "float negative_slope, float dropout, Tensor? seed) -> (Tensor out, Tensor alpha)");
+        "float negative_slope, float dropout, Tensor? seed, float message_dropout=0., "
+        "Tensor? message_seed=None) -> (Tensor out, Tensor alpha)");
   m.def("gatv2_backward(Tensor grad_out, Tensor? grad_alpha, Tensor ptr, Tensor src, "
         "Tensor t_ptr, Tensor t_col, Tensor t_perm, Tensor x_l, Tensor x_r, Tensor att, "
         "Tensor? edge_attr, Tensor? w_edge, Tensor h_src, Tensor alpha, float negative_slope, "
-        "float dropout, Tensor? seed, bool[6] output_mask) -> (Tensor grad_x_l, "
-        "Tensor grad_x_r, Tensor grad_att, Tensor grad_edge_attr, Tensor grad_w_edge, "
-        "Tensor grad_h_src)");
+        "float dropout, Tensor? seed, bool[6] output_mask, float message_dropout=0., "
+        "Tensor? message_seed=None) -> (Tensor grad_x_l, Tensor grad_x_r, Tensor grad_att, "
+        "Tensor grad_edge_attr, Tensor grad_w_edge, Tensor grad_h_src)");
   m.def("attention_dropout(Tensor alpha, float dropout, Tensor? seed) -> Tensor");
+  m.def("feature_dropout(Tensor x, float dropout, Tensor? seed) -> Tensor");
 }
 
 TORCH_LIBRARY_IMPL(gat_pyg, CPU, m) {
@@ -44,4 +68,5 @@ TORCH_LIBRARY_IMPL(gat_pyg, CPU, m) {
   m.impl("gatv2_forward", &gat_pyg::gatv2_forward);
   m.impl("gatv2_backward", &gat_pyg::gatv2_backward);
   m.impl("attention_dropout", &gat_pyg::attention_dropout);
+  m.impl("feature_dropout", &gat_pyg::feature_dropout);
 }

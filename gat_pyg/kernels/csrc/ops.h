@@ -36,8 +36,16 @@ void check_graph(const GraphTensors& graph, bool backward);
 void check_tensor(const char* name, const at::Tensor& t, at::ScalarType dtype,
                   at::IntArrayRef sizes);
 
-// The dropout of attention: p in [0, 1]; a seed (one integer, on the CPU) is needed if p > 0.
-AttentionDropout make_dropout(double p, const std::optional<at::Tensor>& seed, int64_t heads);
+// A dropout: p in [0, 1]; a seed (one integer, on the CPU) is needed if p > 0. The names are
+// the arguments' in error messages.
+HashDropout make_dropout(double p, const std::optional<at::Tensor>& seed,
+                         const char* name = "dropout", const char* seed_name = "seed");
+
+// x * keep / (1 - p) elementwise, the mask drawn from `dropout` at x's flat index (`paired`:
+// two elements per hash, see HashDropout::apply_paired): a new contiguous tensor, or in place
+// on a contiguous x.
+at::Tensor hash_dropout(const at::Tensor& x, const HashDropout& dropout, bool paired);
+void hash_dropout_(at::Tensor& x, const HashDropout& dropout, bool paired);
 
 template <typename index_t>
 Graph<index_t> graph_view(const GraphTensors& g) {
@@ -64,7 +72,8 @@ std::tuple<at::Tensor, at::Tensor> gat_forward(
     const at::Tensor& s_src,
     const std::optional<at::Tensor>& s_dst, const std::optional<at::Tensor>& s_edge,
     const at::Tensor& h_src, double negative_slope, double dropout,
-    const std::optional<at::Tensor>& seed);
+    const std::optional<at::Tensor>& seed, double message_dropout,
+    const std::optional<at::Tensor>& message_seed);
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gat_backward(
     const at::Tensor& grad_out, const std::optional<at::Tensor>& grad_alpha,
@@ -72,7 +81,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gat_backward(
     const at::Tensor& t_col, const at::Tensor& t_perm, const at::Tensor& s_src,
     const std::optional<at::Tensor>& s_dst, const std::optional<at::Tensor>& s_edge,
     const at::Tensor& h_src, const at::Tensor& alpha, double negative_slope, double dropout,
-    const std::optional<at::Tensor>& seed, std::array<bool, 4> output_mask);
+    const std::optional<at::Tensor>& seed, std::array<bool, 4> output_mask,
+    double message_dropout, const std::optional<at::Tensor>& message_seed);
 
 std::tuple<at::Tensor, at::Tensor> gatv2_forward(
     const at::Tensor& ptr, const at::Tensor& src, const std::optional<at::Tensor>& t_ptr,
@@ -80,7 +90,8 @@ std::tuple<at::Tensor, at::Tensor> gatv2_forward(
     const at::Tensor& x_l,
     const at::Tensor& x_r, const at::Tensor& att, const std::optional<at::Tensor>& edge_attr,
     const std::optional<at::Tensor>& w_edge, const at::Tensor& h_src, double negative_slope,
-    double dropout, const std::optional<at::Tensor>& seed);
+    double dropout, const std::optional<at::Tensor>& seed, double message_dropout,
+    const std::optional<at::Tensor>& message_seed);
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
 gatv2_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& grad_alpha,
@@ -90,9 +101,13 @@ gatv2_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& grad
                const std::optional<at::Tensor>& edge_attr,
                const std::optional<at::Tensor>& w_edge, const at::Tensor& h_src,
                const at::Tensor& alpha, double negative_slope, double dropout,
-               const std::optional<at::Tensor>& seed, std::array<bool, 6> output_mask);
+               const std::optional<at::Tensor>& seed, std::array<bool, 6> output_mask,
+               double message_dropout, const std::optional<at::Tensor>& message_seed);
 
 at::Tensor attention_dropout(const at::Tensor& alpha, double dropout,
                              const std::optional<at::Tensor>& seed);
+
+at::Tensor feature_dropout(const at::Tensor& x, double dropout,
+                           const std::optional<at::Tensor>& seed);
 
 }  // namespace gat_pyg
