@@ -173,8 +173,9 @@ class AttentionConv(MessagePassing):
 
     def native_attention(self, graph: PreparedGraph, h_src: Tensor, s_src: Tensor,
                          s_dst: OptTensor, edge_attr: OptTensor) -> Tuple[Tensor, Tensor]:
-        """Score, softmax, attention dropout and aggregation in one native pass
-        (:mod:`gat_pyg.kernels`): ``([N_dst, H, C] output, [E', H] attention in sorted order)``.
+        """Score, softmax, attention dropout, message dropout of ``h_src`` (undropped here)
+        and aggregation in one native pass (:mod:`gat_pyg.kernels`):
+        ``([N_dst, H, C] output, [E', H] attention in sorted order)``.
         A variant implements it with its own kernel; the base has none, so its layers use the
         pure-torch fused path."""
         raise NotImplementedError
@@ -230,10 +231,12 @@ class AttentionConv(MessagePassing):
 
         h_src, h_dst = self.project(x_src, x_dst)
         s_src, s_dst = self.node_scores(h_src, h_dst)
-        # Scores see the whole projection; only the summed values are dropped.
-        h_src = dropout_features(h_src, self.message_dropout, self.training)
-
         path = self._path(h_src)
+        if path != NATIVE:
+            # Scores see the whole projection; only the summed values are dropped (the native
+            # kernels draw this mask themselves, inside the aggregation).
+            h_src = dropout_features(h_src, self.message_dropout, self.training)
+
         if path == PLAIN:
             adjacency = graph.adjacency()
             alpha = self.edge_updater(adjacency, s=(s_src, s_dst),

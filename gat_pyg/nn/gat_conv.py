@@ -159,4 +159,5 @@ class GATConv(AttentionConv):
         dtype = h_src.dtype
         return kernels.gat_attention(*self.kernel_graph(graph, s_src, s_dst, s_edge, h_src),
                                      s_src.to(dtype), _to(s_dst, dtype), _to(s_edge, dtype),
-                                     h_src, self.negative_slope, self.dropout, self.training)
+                                     h_src, self.negative_slope, self.dropout, self.training,
+                                     self.message_dropout)

@@ -148,7 +148,7 @@ class GATv2Conv(AttentionConv):
         return kernels.gatv2_attention(
             *self.kernel_graph(graph, s_src, s_dst, att, edge_attr, w_edge, h_src),
             s_src.to(dtype), s_dst.to(dtype), att, edge_attr, w_edge, h_src,
-            self.negative_slope, self.dropout, self.training)
+            self.negative_slope, self.dropout, self.training, self.message_dropout)
 
     def sorted_edge_score(self, s_src: Tensor, s_dst: OptTensor, graph: PreparedGraph,
                           edge_attr: OptTensor) -> Tensor:
