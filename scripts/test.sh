@@ -18,6 +18,13 @@ ensure_extensions
 ensure_package 'scatter,sparse,notebooks,test'
 python -c "import torch_geometric.typing as t
 assert t.WITH_TORCH_SCATTER and t.WITH_TORCH_SPARSE, 'torch_scatter / torch_sparse not usable'"
+# The package was just built with a compiler, so its native kernels must have loaded: the tests
+# of the kernels then fail instead of skipping (GAT_PYG_EXPECT_NATIVE=0 to test without them).
+export GAT_PYG_EXPECT_NATIVE="${GAT_PYG_EXPECT_NATIVE:-1}"
+if [ "$GAT_PYG_EXPECT_NATIVE" = 1 ]; then
+  python -c "from gat_pyg import kernels
+assert kernels.available(), f'gat_pyg native kernels not built: {kernels.load_error()}'"
+fi
 # The notebook tests start a kernel named python3: this environment's own, found before any
 # user-wide one of that name.
 export JUPYTER_PREFER_ENV_PATH=1
