@@ -11,6 +11,9 @@
 // torch.func transforms do not support C++ autograd functions; the Python wrappers switch to
 // torch.autograd.Function twins while one is active (gat_pyg/kernels/library.py), which call
 // these operators with gradients disabled (then no autograd function is created here).
+#include <array>
+#include <tuple>
+
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
@@ -77,6 +80,30 @@ Tensor upstream(const Tensor& grad_out, const Tensor& ptr, const Tensor& h_src) 
   return at::zeros({ptr.size(0) - 1, h_src.size(1), h_src.size(2)}, h_src.options());
 }
 
+// The scalar settings that both backward passes read back.
+void save_settings(AutogradContext* ctx, double negative_slope, double dropout,
+                   double message_dropout) {
+  ctx->saved_data["negative_slope"] = negative_slope;
+  ctx->saved_data["dropout"] = dropout;
+  ctx->saved_data["message_dropout"] = message_dropout;
+}
+double setting(AutogradContext* ctx, const char* name) {
+  return ctx->saved_data[name].toDouble();
+}
+
+// What backward returns for (graph: 5 tensors, the N feature inputs, `trailing` settings and
+// seeds): a gradient for each feature input that wants one, none for everything else.
+template <typename... Grads>
+variable_list input_grads(const std::tuple<Grads...>& grads,
+                          const std::array<bool, sizeof...(Grads)>& wanted, size_t trailing) {
+  variable_list out(5);
+  size_t i = 0;
+  std::apply([&](const auto&... g) { ((out.push_back(wanted[i++] ? g : Tensor())), ...); },
+             grads);
+  out.resize(out.size() + trailing);
+  return out;
+}
+
 class GATFunction : public torch::autograd::Function<GATFunction> {
  public:
   static variable_list forward(AutogradContext* ctx, const Tensor& ptr, const Tensor& src,
@@ -94,9 +121,7 @@ class GATFunction : public torch::autograd::Function<GATFunction> {
                             or_undefined(t_perm), s_src, or_undefined(s_dst),
                             or_undefined(s_edge), h_src, alpha, or_undefined(seed),
                             or_undefined(message_seed)});
-    ctx->saved_data["negative_slope"] = negative_slope;
-    ctx->saved_data["dropout"] = dropout;
-    ctx->saved_data["message_dropout"] = message_dropout;
+    save_settings(ctx, negative_slope, dropout, message_dropout);
     ctx->saved_data["mask"] = c10::List<bool>({requires_grad(s_src), requires_grad(s_dst),
                                                requires_grad(s_edge), requires_grad(h_src)});
     // An unused alpha would otherwise get an [E, H] tensor of zeros as its gradient.
@@ -113,27 +138,13 @@ class GATFunction : public torch::autograd::Function<GATFunction> {
     check_transposed(t_ptr);
     const auto mask = ctx->saved_data["mask"].toBoolList();
     const std::array<bool, 4> wanted{mask[0], mask[1], mask[2], mask[3]};
-    auto [g_src, g_dst, g_edge, g_h] = gat_backward_op().call(
+    const auto grads_in = gat_backward_op().call(
         upstream(grads[0], ptr, h_src), contiguous(grads[1]), ptr, src, t_ptr, t_col, t_perm,
-        s_src, present(s_dst), present(s_edge), h_src, alpha,
-        ctx->saved_data["negative_slope"].toDouble(), ctx->saved_data["dropout"].toDouble(),
-        present(seed), wanted, ctx->saved_data["message_dropout"].toDouble(),
+        s_src, present(s_dst), present(s_edge), h_src, alpha, setting(ctx, "negative_slope"),
+        setting(ctx, "dropout"), present(seed), wanted, setting(ctx, "message_dropout"),
         present(message_seed));
-    const Tensor none;
-    return {none,
-            none,
-            none,
-            none,
-            none,
-            wanted[0] ? g_src : none,
-            wanted[1] ? g_dst : none,
-            wanted[2] ? g_edge : none,
-            wanted[3] ? g_h : none,
-            none,
-            none,
-            none,
-            none,
-            none};
+    // After the features: negative_slope, dropout, seed, message_dropout, message_seed.
+    return input_grads(grads_in, wanted, 5);
   }
 };
 
@@ -154,9 +165,7 @@ class GATv2Function : public torch::autograd::Function<GATv2Function> {
                             or_undefined(t_perm), x_l, x_r, att, or_undefined(edge_attr),
                             or_undefined(w_edge), h_src, alpha, or_undefined(seed),
                             or_undefined(message_seed)});
-    ctx->saved_data["negative_slope"] = negative_slope;
-    ctx->saved_data["dropout"] = dropout;
-    ctx->saved_data["message_dropout"] = message_dropout;
+    save_settings(ctx, negative_slope, dropout, message_dropout);
     ctx->saved_data["mask"] = c10::List<bool>(
         {requires_grad(x_l), requires_grad(x_r), requires_grad(att), requires_grad(edge_attr),
          requires_grad(w_edge), requires_grad(h_src)});
@@ -175,29 +184,12 @@ class GATv2Function : public torch::autograd::Function<GATv2Function> {
     const bool edges = edge_attr.defined();
     const std::array<bool, 6> wanted{mask[0], mask[1], mask[2], mask[3] && edges,
                                      mask[4] && edges, mask[5]};
-    auto grads_in = gatv2_backward_op().call(
+    const auto grads_in = gatv2_backward_op().call(
         upstream(grads[0], ptr, h_src), contiguous(grads[1]), ptr, src, t_ptr, t_col, t_perm,
         x_l, x_r, att, present(edge_attr), present(w_edge), h_src, alpha,
-        ctx->saved_data["negative_slope"].toDouble(), ctx->saved_data["dropout"].toDouble(),
-        present(seed), wanted, ctx->saved_data["message_dropout"].toDouble(),
-        present(message_seed));
-    const Tensor none;
-    return {none,
-            none,
-            none,
-            none,
-            none,
-            wanted[0] ? std::get<0>(grads_in) : none,
-            wanted[1] ? std::get<1>(grads_in) : none,
-            wanted[2] ? std::get<2>(grads_in) : none,
-            wanted[3] ? std::get<3>(grads_in) : none,
-            wanted[4] ? std::get<4>(grads_in) : none,
-            wanted[5] ? std::get<5>(grads_in) : none,
-            none,
-            none,
-            none,
-            none,
-            none};
+        setting(ctx, "negative_slope"), setting(ctx, "dropout"), present(seed), wanted,
+        setting(ctx, "message_dropout"), present(message_seed));
+    return input_grads(grads_in, wanted, 5);
   }
 };
 
