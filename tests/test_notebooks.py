@@ -43,6 +43,9 @@ def test_notebook_runs_in_small_mode(path, tmp_path, monkeypatch, mirror):
     monkeypatch.setenv('GAT_PYG_NOTEBOOK_SMALL', '1')
     monkeypatch.setenv('GAT_PYG_PLANETOID_MIRROR', str(mirror))
     monkeypatch.setenv('GAT_PYG_DATA', str(tmp_path / 'data'))
+    # The kernel named python3 is this environment's (scripts/test.sh registers it), found
+    # before any user-wide one of that name.
+    monkeypatch.setenv('JUPYTER_PREFER_ENV_PATH', '1')
     # The kernel imports gat_pyg from this checkout whether or not it is installed.
     monkeypatch.setenv('PYTHONPATH', os.pathsep.join(
         filter(None, [str(ROOT), os.environ.get('PYTHONPATH')])))

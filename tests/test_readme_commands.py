@@ -1,4 +1,5 @@
-"""Every shell command in the README runs: here, or in CI (.ci/run), which runs scripts/test.sh.
+"""Every shell command in the README runs: here, or in CI (.ci/run: the set-up of scripts/test.sh,
+then the README's test command).
 
 Commands that train for minutes run with their arguments as written plus ``--epochs 1`` (and at
 most one seed: ``--runs 1``), in a scratch folder laid out like a clone with ``../shared`` beside
@@ -44,6 +45,8 @@ def readme_commands():
 
 
 COMMANDS = readme_commands()
+TEST_COMMAND = 'GAT_PYG_EXPECT_NATIVE=1 python -m pytest -q'
+"""The README's test command (section "Tests"), which CI runs."""
 
 
 def _split(command):
@@ -60,7 +63,7 @@ def kind(command):
     """How the command is run (see the module docstring)."""
     env, words = _split(command)
     program = ' '.join(words[:2])
-    if command in ('scripts/test.sh', 'python -m pytest -q', 'bash .ci/run'):
+    if command in ('scripts/test.sh', TEST_COMMAND, 'bash .ci/run'):
         return 'ci'
     if command == 'scripts/reproduce.sh':
         return 'reproduce script'
@@ -92,10 +95,14 @@ def test_the_quick_start_is_two_commands():
         ['scripts/reproduce.sh', 'scripts/test.sh']
 
 
-def test_ci_runs_the_test_script_which_runs_the_test_command():
+def test_ci_runs_the_readme_test_command_after_the_scripts_set_up():
+    assert ('Tests', TEST_COMMAND) in COMMANDS
     ci = (ROOT / '.ci' / 'run').read_text()
-    assert re.search(r'^exec scripts/test\.sh$', ci, re.M)
+    lines = [line.strip() for line in ci.splitlines()]
+    assert lines.index('scripts/test.sh --setup-only') < \
+        next(i for i, line in enumerate(lines) if line.startswith(TEST_COMMAND))
     test_script = (ROOT / 'scripts' / 'test.sh').read_text()
+    assert 'export GAT_PYG_EXPECT_NATIVE="${GAT_PYG_EXPECT_NATIVE:-1}"' in test_script
     assert 'python -m pytest -q "$@"' in test_script
     for name in ('reproduce.sh', 'test.sh'):
         assert os.access(ROOT / 'scripts' / name, os.X_OK), name
