@@ -175,54 +175,50 @@ def test_bfloat16_matches_float32_reference(kind, heads, channels):
 
 # Against PyG's own layers, with the layer's parameters fed to the kernels ------------------
 
-def _pyg_attention_in_sorted_order(attention, graph):
-    return attention[graph.perm]
+HEADS, CHANNELS = 3, 4
+
+
+def _pyg_case(conv_cls, with_edge):
+    """PyG's layer (no self-loops, eval), its inputs, its output and attention, and the same
+    graph destination-sorted for the kernels."""
+    torch.manual_seed(0)
+    edge_index, num, _ = GRAPHS['random']
+    conv = conv_cls(5, CHANNELS, heads=HEADS, add_self_loops=False,
+                    edge_dim=EDGE_DIM if with_edge else None).eval()
+    x = torch.randn(num, 5)
+    edge_attr = torch.randn(edge_index.size(1), EDGE_DIM) if with_edge else None
+    expected, (_, expected_alpha) = conv(x, edge_index, edge_attr,
+                                         return_attention_weights=True)
+    return conv, x, edge_attr, expected, expected_alpha, sorted_graph(edge_index, num, num)
+
+
+def _assert_matches_pyg(out, alpha, conv, expected, expected_alpha, graph):
+    torch.testing.assert_close(out.reshape(expected.size(0), -1) + conv.bias, expected,
+                               atol=1e-5, rtol=1e-5)
+    # PyG returns the attention in its input order; the kernels in destination-sorted order.
+    torch.testing.assert_close(alpha, expected_alpha[graph.perm], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize('with_edge', [True, False])
 def test_gat_op_equals_pyg_gatconv(with_edge):
-    torch.manual_seed(0)
-    edge_index, num, _ = GRAPHS['random']
-    heads, channels = 3, 4
-    conv = pyg_nn.GATConv(5, channels, heads=heads, add_self_loops=False,
-                          edge_dim=EDGE_DIM if with_edge else None).eval()
-    x = torch.randn(num, 5)
-    edge_attr = torch.randn(edge_index.size(1), EDGE_DIM) if with_edge else None
-    expected, (_, expected_alpha) = conv(x, edge_index, edge_attr,
-                                         return_attention_weights=True)
-
-    graph = sorted_graph(edge_index, num, num)
-    h = conv.lin(x).view(-1, heads, channels)
+    conv, x, edge_attr, expected, expected_alpha, graph = _pyg_case(pyg_nn.GATConv, with_edge)
+    h = conv.lin(x).view(-1, HEADS, CHANNELS)
     s_src, s_dst = (h * conv.att_src).sum(-1), (h * conv.att_dst).sum(-1)
     s_edge = None
     if with_edge:
-        edge_h = conv.lin_edge(edge_attr[graph.perm]).view(-1, heads, channels)
+        edge_h = conv.lin_edge(edge_attr[graph.perm]).view(-1, HEADS, CHANNELS)
         s_edge = (edge_h * conv.att_edge).sum(-1)
     out, alpha = gat_attention(*graph.args(), s_src, s_dst, s_edge, h, conv.negative_slope)
-    torch.testing.assert_close(out.reshape(num, -1) + conv.bias, expected, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(alpha, _pyg_attention_in_sorted_order(expected_alpha, graph),
-                               atol=1e-5, rtol=1e-5)
+    _assert_matches_pyg(out, alpha, conv, expected, expected_alpha, graph)
 
 
 @pytest.mark.parametrize('with_edge', [True, False])
 def test_gatv2_op_equals_pyg_gatv2conv(with_edge):
-    torch.manual_seed(0)
-    edge_index, num, _ = GRAPHS['random']
-    heads, channels = 3, 4
-    conv = pyg_nn.GATv2Conv(5, channels, heads=heads, add_self_loops=False,
-                            edge_dim=EDGE_DIM if with_edge else None).eval()
-    x = torch.randn(num, 5)
-    edge_attr = torch.randn(edge_index.size(1), EDGE_DIM) if with_edge else None
-    expected, (_, expected_alpha) = conv(x, edge_index, edge_attr,
-                                         return_attention_weights=True)
-
-    graph = sorted_graph(edge_index, num, num)
-    x_l = conv.lin_l(x).view(-1, heads, channels)
-    x_r = conv.lin_r(x).view(-1, heads, channels)
+    conv, x, edge_attr, expected, expected_alpha, graph = _pyg_case(pyg_nn.GATv2Conv, with_edge)
+    x_l = conv.lin_l(x).view(-1, HEADS, CHANNELS)
+    x_r = conv.lin_r(x).view(-1, HEADS, CHANNELS)
     out, alpha = gatv2_attention(
-        *graph.args(), x_l, x_r, conv.att.view(heads, channels),
+        *graph.args(), x_l, x_r, conv.att.view(HEADS, CHANNELS),
         edge_attr[graph.perm] if with_edge else None,
         conv.lin_edge.weight if with_edge else None, x_l, conv.negative_slope)
-    torch.testing.assert_close(out.reshape(num, -1) + conv.bias, expected, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(alpha, _pyg_attention_in_sorted_order(expected_alpha, graph),
-                               atol=1e-5, rtol=1e-5)
+    _assert_matches_pyg(out, alpha, conv, expected, expected_alpha, graph)
