@@ -16,7 +16,8 @@ import tempfile
 from setuptools import setup
 
 SOURCES = ['gat_pyg/kernels/csrc/' + name
-           for name in ('autograd.cpp', 'common.cpp', 'gat.cpp', 'gatv2.cpp', 'ops.cpp')]
+           for name in ('autograd.cpp', 'common.cpp', 'gat.cpp', 'gatv2.cpp', 'ops.cpp',
+                         'sparse.cpp')]
 SKIPPED = 'gat_pyg: native kernels skipped ({}); installing the pure-Python package'
 
 

@@ -50,6 +50,7 @@ def child(args) -> None:
 
     from gat_pyg.bench.minibatch import build_model, random_graph
     from gat_pyg.train.config import TrainConfig
+    from gat_pyg.train.loop import make_optimizer
     from gat_pyg.train.minibatch import make_loader, train_batch
 
     set_threads(args.threads)
@@ -62,7 +63,7 @@ def child(args) -> None:
     torch.manual_seed(args.seed)
     model = build_model('ours', args.features, args.classes).train()
     trained = DistributedDataParallel(model) if world > 1 else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.005, weight_decay=5e-4)
+    optimizer = make_optimizer(model.parameters(), lr=0.005, weight_decay=5e-4)
     torch.manual_seed(args.seed + rank * 2 ** 32)      # each rank samples on its own stream
 
     def batches():

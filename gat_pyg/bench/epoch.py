@@ -64,11 +64,11 @@ def build(dataset: str, model: str, impl: str, features: str):
 
 
 def child(args) -> None:
-    from gat_pyg.train.loop import train_step
+    from gat_pyg.train.loop import make_optimizer, train_step
 
     set_threads(args.threads)
     net, data = build(args.datasets[0], args.models[0], args.impl, args.features)
-    optimizer = torch.optim.Adam(net.parameters(), lr=0.005, weight_decay=5e-4)
+    optimizer = make_optimizer(net.parameters(), lr=0.005, weight_decay=5e-4)
     report = measure(lambda: train_step(net, optimizer, data), args.epochs, warmup=3)
     print(json.dumps(report))
 

@@ -68,6 +68,7 @@ def child(args) -> None:
     from itertools import islice
 
     from gat_pyg.train.config import TrainConfig
+    from gat_pyg.train.loop import make_optimizer
     from gat_pyg.train.minibatch import make_loader, train_batch
 
     set_threads(args.threads)
@@ -80,7 +81,7 @@ def child(args) -> None:
     batches = list(islice(loader, args.batches))
     sampling_ms = (time.perf_counter() - start) * 1000
     model = build_model(args.impl, args.features, args.classes).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.005, weight_decay=5e-4)
+    optimizer = make_optimizer(model.parameters(), lr=0.005, weight_decay=5e-4)
 
     def epoch() -> None:
         for batch in batches:

@@ -6,7 +6,10 @@
 * :func:`gat_attention` / :func:`gatv2_attention`: autograd-aware fused attention
   (documented in :mod:`gat_pyg.kernels.attention`);
 * :func:`feature_dropout`: dropout of a dense tensor from the kernels' hash (no random
-  tensor; backward regenerates the mask).
+  tensor; backward regenerates the mask);
+* :func:`sparse_linear` / :func:`sparse_dropout`: the product of sparse bag-of-words features
+  with a dense weight (and its backward), and dropout of their stored entries
+  (:mod:`gat_pyg.kernels.sparse`).
 
 The library is built with the package when a C++ compiler and torch are present at install
 time (see ``setup.py``). Set ``GAT_PYG_NATIVE=0`` to leave it unloaded (the layers then take
@@ -16,6 +19,7 @@ logged once at debug level on the ``gat_pyg.kernels`` logger.
 from gat_pyg.kernels.attention import (SUPPORTED_DTYPES, available, feature_dropout,
                                        gat_attention, gatv2_attention, supports)
 from gat_pyg.kernels.library import instruction_set, load_error
+from gat_pyg.kernels.sparse import sparse_dropout, sparse_linear
 
 __all__ = [
     'SUPPORTED_DTYPES',
@@ -26,4 +30,6 @@ __all__ = [
     'gat_attention',
     'gatv2_attention',
     'feature_dropout',
+    'sparse_linear',
+    'sparse_dropout',
 ]

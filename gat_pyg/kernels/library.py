@@ -3,13 +3,14 @@
 The operators themselves (schemas, CPU kernels and their autograd) are defined in C++
 (``csrc/ops.cpp``, ``csrc/autograd.cpp``) under the ``gat_pyg`` namespace: each forward op's
 backward is its ``*_backward`` op (first derivatives only), ``attention_dropout`` is linear and
-its own backward. Autograd lives in C++ because the same rules registered from Python
+its own backward, ``sparse_linear``'s is ``sparse_linear_backward``, ``sparse_dropout`` has none.
+Autograd lives in C++ because the same rules registered from Python
 (``torch.library.register_autograd``) cost about 70 us per call. Here, once the library is
 loaded:
 
 * ``torch.library.register_fake``: shapes without computing, for ``torch.compile`` / export;
-* ``torch.library.register_vmap``: every op is mapped by a loop over the batch (one kernel
-  call per batch element, results stacked);
+* ``torch.library.register_vmap``: every op but ``sparse_dropout`` is mapped by a loop over the
+  batch (one kernel call per batch element, results stacked);
 * ``transformable(...)``: the same forward/backward as ``torch.autograd.Function`` classes with
   ``setup_context`` and a generated vmap rule, for ``torch.func`` transforms, which support
   neither C++ autograd functions nor ``register_autograd``'s (no ``setup_context``); the
@@ -109,6 +110,20 @@ def _dropout_fake(x, dropout, seed):
     return torch.empty_like(x, memory_format=torch.contiguous_format)
 
 
+def _sparse_linear_fake(row, col, values, weight, num_rows):
+    return values.new_empty(num_rows, weight.shape[0])
+
+
+def _sparse_linear_backward_fake(grad_out, row, col, values, weight, output_mask):
+    return (_empty_or(output_mask[0], values, values.shape[0]),
+            _empty_or(output_mask[1], weight, *weight.shape))
+
+
+def _sparse_dropout_fake(indices, values, dropout, seed):
+    kept = torch.library.get_ctx().new_dynamic_size()   # how many entries the mask keeps
+    return indices.new_empty(indices.shape[0], kept), values.new_empty(kept, *values.shape[1:])
+
+
 def _contiguous(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     return None if t is None else t.contiguous()
 
@@ -184,6 +199,18 @@ def _dropout_backward_of(name: str):
     return backward
 
 
+def _sparse_linear_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(*inputs[:4])
+
+
+def _sparse_linear_backward(ctx, grad):
+    row, col, values, weight = ctx.saved_tensors
+    mask = [ctx.needs_input_grad[2], ctx.needs_input_grad[3]]
+    grads = torch.ops.gat_pyg.sparse_linear_backward(grad.contiguous(), row, col, values,
+                                                     weight, mask)
+    return (None, None) + _grads(grads, mask) + (None, )
+
+
 def _vmap_by_loop(op):
     """A vmap rule that calls ``op`` once per batch element and stacks the results.
 
@@ -212,9 +239,17 @@ _REGISTRY = {
                           _dropout_backward_of('attention_dropout')),
     'feature_dropout': (_dropout_fake, _dropout_setup_context,
                         _dropout_backward_of('feature_dropout')),
+    'sparse_linear': (_sparse_linear_fake, _sparse_linear_setup_context,
+                      _sparse_linear_backward),
     'gat_backward': (_gat_backward_fake, None, None),
     'gatv2_backward': (_gatv2_backward_fake, None, None),
+    'sparse_linear_backward': (_sparse_linear_backward_fake, None, None),
+    # Not differentiable (the wrapper takes values that need no gradient).
+    'sparse_dropout': (_sparse_dropout_fake, None, None),
 }
+# Ops without a vmap rule: sparse_dropout keeps a different number of entries per batch
+# element, so its results cannot be stacked (its wrapper is not used under transforms).
+_NO_VMAP = {'sparse_dropout'}
 
 
 def _transformable(name: str, setup_context, backward) -> type:
@@ -240,7 +275,8 @@ def _register() -> None:
         qualname = f'gat_pyg::{name}'
         torch.library.register_fake(qualname, fake)
         op = getattr(torch.ops.gat_pyg, name).default
-        torch.library.register_vmap(qualname, _vmap_by_loop(op))
+        if name not in _NO_VMAP:
+            torch.library.register_vmap(qualname, _vmap_by_loop(op))
         if backward is not None:
             TRANSFORMABLE[name] = _transformable(name, setup_context, backward)
 

@@ -3,6 +3,8 @@ or sparse), with a mask sampler cheaper than ``bernoulli_``."""
 import torch
 from torch import Tensor
 
+from gat_pyg import kernels
+
 
 def dropout_features(x: Tensor, p: float, training: bool) -> Tensor:
     r"""Dropout on node features, for dense and for ``torch.sparse`` (COO or CSR) ``x``.
@@ -21,6 +23,10 @@ def dropout_features(x: Tensor, p: float, training: bool) -> Tensor:
     Returns:
         A tensor of the same layout as ``x``. A COO result stores only the kept entries
         (coalesced); a CSR result keeps ``x``'s structure with the dropped values set to zero.
+
+    With the native kernels loaded, a COO ``x`` whose values need no gradient is dropped in one
+    native pass (:func:`gat_pyg.kernels.sparse_dropout`, mask from the kernels' hash) instead of
+    :func:`keep_mask`: the same distribution, other draws for a given seed.
     """
     if not 0.0 <= p <= 1.0:
         raise ValueError(f'dropout_features: p must be in [0, 1], got {p}')
@@ -33,6 +39,11 @@ def dropout_features(x: Tensor, p: float, training: bool) -> Tensor:
     if x.layout == torch.sparse_coo:
         x = x.coalesce()
         values = x.values()
+        if native_sparse(values) and not (values.requires_grad and torch.is_grad_enabled()):
+            # One pass in the native library (hash mask, kept entries copied in order).
+            indices, values = kernels.sparse_dropout(x.indices(), values, p)
+            return torch.sparse_coo_tensor(indices, values, x.shape, is_coalesced=True,
+                                           check_invariants=False)
         if p == 1.0:
             return torch.sparse_coo_tensor(x.indices()[:, :0], values[:0], x.shape,
                                            is_coalesced=True, check_invariants=False)
@@ -55,6 +66,17 @@ def dropout_features(x: Tensor, p: float, training: bool) -> Tensor:
                                        check_invariants=False)
     raise ValueError(f'dropout_features: x must be dense, sparse COO or sparse CSR, '
                      f'got layout {x.layout}')
+
+
+def native_sparse(values: Tensor) -> bool:
+    """Whether the native sparse-feature operators (:mod:`gat_pyg.kernels.sparse`) take
+    ``values`` (a sparse tensor's stored values, or the weight they multiply): the library is
+    loaded, they are float32/float64 on the CPU, and no compiler, function transform or trace is
+    recording (the pure-torch operations are what those see)."""
+    return (kernels.available() and values.device.type == 'cpu'
+            and values.dtype in (torch.float32, torch.float64)
+            and not (torch.compiler.is_compiling() or torch.jit.is_tracing()
+                     or torch._C._are_functorch_transforms_active()))
 
 
 def keep_mask(shape, p: float, device=None) -> Tensor:

@@ -1,6 +1,7 @@
 """dropout_features: dense, sparse COO and CSR inputs share one keep-mask semantics."""
 import pytest
 import torch
+from gat_pyg import kernels
 from gat_pyg.nn.functional import dropout_features, keep_mask
 
 
@@ -20,7 +21,10 @@ def test_dense_is_inverted_dropout_with_keep_mask():
 
 
 @pytest.mark.parametrize('p', [0.3, 0.6])
-def test_sparse_coo_equals_dense_dropout_with_the_same_mask(p):
+def test_sparse_coo_equals_dense_dropout_with_the_same_mask(p, monkeypatch):
+    # The pure-torch path (keep_mask); the native one is replayed in
+    # tests/kernels/test_kernel_sparse.py.
+    monkeypatch.setattr(kernels, 'available', lambda: False)
     x = _features()
     sparse = x.to_sparse()
     torch.manual_seed(7)

@@ -8,7 +8,8 @@ import yaml
 from gat_pyg.train import TrainConfig, load_checkpoint, run_dir, train_run
 from gat_pyg.train import loop
 from gat_pyg.train.early_stopping import make_stopping
-from gat_pyg.train.loop import METRIC_COLUMNS
+from gat_pyg.models import GAT
+from gat_pyg.train.loop import METRIC_COLUMNS, make_optimizer
 
 # Few epochs keep the suite fast; early_stopping 'gat' with a short patience still exercises
 # checkpoint selection.
@@ -98,3 +99,36 @@ def test_stopping_rule_sees_the_loss_of_its_original_code(cora, tmp_path, monkey
     assert penalty > 1e-3
     assert seen[-1] == pytest.approx(ce[-1] + penalty, rel=1e-6)
     assert result.val_loss == pytest.approx(ce[-1], rel=1e-6)
+
+
+def test_make_optimizer_is_fused_adam_with_the_plain_update():
+    """The package's optimizer is torch's fused Adam where it applies, and its updates equal the
+    default Adam's to rounding (weight decay included, per group)."""
+    torch.manual_seed(0)
+    no_dropout = dict(heads=2, dropout=0.0, attn_dropout=0.0, message_dropout=0.0)
+    model = GAT(12, 4, 3, **no_dropout)
+    twin = GAT(12, 4, 3, **no_dropout)
+    twin.load_state_dict(model.state_dict())
+    fused = make_optimizer(model.parameter_groups(5e-4, first_layer_only=True), lr=0.01)
+    plain = torch.optim.Adam(twin.parameter_groups(5e-4, first_layer_only=True), lr=0.01)
+    assert fused.defaults['fused'] and not plain.defaults['fused']
+    x, edge_index = torch.randn(20, 12), torch.randint(0, 20, (2, 60))
+    for _ in range(3):
+        for net, optimizer in ((model, fused), (twin, plain)):
+            optimizer.zero_grad()
+            net(x, edge_index).square().mean().backward()
+            optimizer.step()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def test_make_optimizer_refuses_bad_settings_and_falls_back_for_lazy_parameters():
+    model = GAT(12, 4, 3, heads=2)
+    with pytest.raises(ValueError, match='lr: expected a positive learning rate'):
+        make_optimizer(model.parameters(), lr=0.0)
+    with pytest.raises(ValueError, match='weight_decay: expected a value >= 0'):
+        make_optimizer(model.parameters(), lr=0.01, weight_decay=-1.0)
+    with pytest.raises(ValueError, match='params: the model has no parameters'):
+        make_optimizer([], lr=0.01)
+    lazy = torch.nn.LazyLinear(3)
+    assert not make_optimizer(lazy.parameters(), lr=0.01).defaults['fused']

@@ -4,7 +4,8 @@
 //
 //   gat_forward / gatv2_forward:  backward = gat_backward / gatv2_backward with the saved inputs,
 //                                 the (pre-dropout) attention and the dropout seeds;
-//   attention_dropout, feature_dropout: linear in their input, so their own backward.
+//   attention_dropout, feature_dropout: linear in their input, so their own backward;
+//   sparse_linear:                backward = sparse_linear_backward with the saved inputs.
 //
 // Every operator called here goes through the dispatcher below autograd, so fake tensors
 // (torch.compile) and tracing see the same operators as eager calls. First derivatives only.
@@ -56,6 +57,16 @@ const DropoutOp& attention_dropout_op() {
 }
 const DropoutOp& feature_dropout_op() {
   static const auto op = handle<decltype(feature_dropout)>("gat_pyg::feature_dropout");
+  return op;
+}
+
+const auto& sparse_linear_op() {
+  static const auto op = handle<decltype(sparse_linear)>("gat_pyg::sparse_linear");
+  return op;
+}
+const auto& sparse_linear_backward_op() {
+  static const auto op =
+      handle<decltype(sparse_linear_backward)>("gat_pyg::sparse_linear_backward");
   return op;
 }
 
@@ -213,6 +224,27 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction<op>> {
   }
 };
 
+class SparseLinearFunction : public torch::autograd::Function<SparseLinearFunction> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& row, const Tensor& col,
+                        const Tensor& values, const Tensor& weight, int64_t num_rows) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({row, col, values, weight});
+    ctx->saved_data["mask"] = c10::List<bool>({values.requires_grad(), weight.requires_grad()});
+    return sparse_linear_op().call(row, col, values, weight, num_rows);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto mask = ctx->saved_data["mask"].toBoolList();
+    const std::array<bool, 2> wanted{mask[0], mask[1]};
+    const auto grads_in = sparse_linear_backward_op().call(grads[0].contiguous(), saved[0],
+                                                           saved[1], saved[2], saved[3], wanted);
+    return {Tensor(), Tensor(), wanted[0] ? std::get<0>(grads_in) : Tensor(),
+            wanted[1] ? std::get<1>(grads_in) : Tensor(), Tensor()};
+  }
+};
+
 // The Autograd kernels: without gradients to record, straight to the kernels below autograd.
 std::tuple<Tensor, Tensor> gat_forward_autograd(
     const Tensor& ptr, const Tensor& src, const OptTensor& t_ptr, const OptTensor& t_col,
@@ -260,10 +292,20 @@ Tensor dropout_autograd(const Tensor& x, double dropout, const OptTensor& seed) 
   return DropoutFunction<op>::apply(x, dropout, seed);
 }
 
+Tensor sparse_linear_autograd(const Tensor& row, const Tensor& col, const Tensor& values,
+                              const Tensor& weight, int64_t num_rows) {
+  if (!at::GradMode::is_enabled() || !(values.requires_grad() || weight.requires_grad())) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return sparse_linear_op().call(row, col, values, weight, num_rows);
+  }
+  return SparseLinearFunction::apply(row, col, values, weight, num_rows);
+}
+
 }  // namespace
 }  // namespace gat_pyg
 
 TORCH_LIBRARY_IMPL(gat_pyg, Autograd, m) {
+  m.impl("sparse_linear", &gat_pyg::sparse_linear_autograd);
   m.impl("gat_forward", &gat_pyg::gat_forward_autograd);
   m.impl("gatv2_forward", &gat_pyg::gatv2_forward_autograd);
   m.impl("attention_dropout", &gat_pyg::dropout_autograd<&gat_pyg::attention_dropout_op>);

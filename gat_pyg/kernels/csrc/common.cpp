@@ -191,6 +191,26 @@ void check_contents(const GraphTensors& tensors, bool backward) {
 
 }  // namespace
 
+void check_index_range(const char* name, const at::Tensor& index, int64_t bound) {
+  AT_DISPATCH_INDEX_TYPES(index.scalar_type(), "check_index_range", [&] {
+    check_range(name, index.const_data_ptr<index_t>(), index.numel(), bound);
+  });
+}
+
+void check_index_sorted(const char* name, const at::Tensor& index) {
+  if (index.numel() < 2) return;
+  AT_DISPATCH_INDEX_TYPES(index.scalar_type(), "check_index_sorted", [&] {
+    const index_t* p = index.const_data_ptr<index_t>();
+    const Isa isa = active_isa();
+    const bool decreasing = any_bad(index.numel() - 1, [&](int64_t begin, int64_t end) {
+      int bad = 0;
+      dispatch_isa<Decreasing>(isa, p, begin, end, bad);
+      return bad != 0;
+    });
+    TORCH_CHECK(!decreasing, "gat_pyg: ", name, " must be non-decreasing (sorted)");
+  });
+}
+
 Isa active_isa() {
   static const Isa isa = [] {
     Isa cap = Isa::kAvx512;

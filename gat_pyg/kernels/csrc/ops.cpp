@@ -7,7 +7,9 @@
 // be asked for, e.g. inference). Three dropouts share one counter-based hash (attention.h), each
 // with its own seed: attention dropout (counter: alpha's flat index e * H + h), message dropout
 // of the aggregated source features (h_src's flat index (j * H + h) * C + c, a mask shared by
-// all edges leaving j; the scores do not see it) and feature_dropout (any tensor's flat index).
+// all edges leaving j; the scores do not see it), feature_dropout (any tensor's flat index) and
+// sparse_dropout (a sparse matrix's stored entries, in order; sparse.cpp, with sparse_linear,
+// the first layer's product with sparse bag-of-words features).
 #include <Python.h>
 #include <torch/library.h>
 
@@ -60,6 +62,12 @@ TORCH_LIBRARY(gat_pyg, m) {
         "Tensor grad_edge_attr, Tensor grad_w_edge, Tensor grad_h_src)");
   m.def("attention_dropout(Tensor alpha, float dropout, Tensor? seed) -> Tensor");
   m.def("feature_dropout(Tensor x, float dropout, Tensor? seed) -> Tensor");
+  m.def("sparse_linear(Tensor row, Tensor col, Tensor values, Tensor weight, int num_rows) "
+        "-> Tensor");
+  m.def("sparse_linear_backward(Tensor grad_out, Tensor row, Tensor col, Tensor values, "
+        "Tensor weight, bool[2] output_mask) -> (Tensor grad_values, Tensor grad_weight)");
+  m.def("sparse_dropout(Tensor indices, Tensor values, float dropout, Tensor? seed) "
+        "-> (Tensor indices, Tensor values)");
 }
 
 TORCH_LIBRARY_IMPL(gat_pyg, CPU, m) {
@@ -69,4 +77,7 @@ TORCH_LIBRARY_IMPL(gat_pyg, CPU, m) {
   m.impl("gatv2_backward", &gat_pyg::gatv2_backward);
   m.impl("attention_dropout", &gat_pyg::attention_dropout);
   m.impl("feature_dropout", &gat_pyg::feature_dropout);
+  m.impl("sparse_linear", &gat_pyg::sparse_linear);
+  m.impl("sparse_linear_backward", &gat_pyg::sparse_linear_backward);
+  m.impl("sparse_dropout", &gat_pyg::sparse_dropout);
 }

@@ -47,6 +47,11 @@ HashDropout make_dropout(double p, const std::optional<at::Tensor>& seed,
 at::Tensor hash_dropout(const at::Tensor& x, const HashDropout& dropout, bool paired);
 void hash_dropout_(at::Tensor& x, const HashDropout& dropout, bool paired);
 
+// Every entry of the 1-D int64/int32 `index` lies in [0, bound) / never decreases; the error
+// names the argument.
+void check_index_range(const char* name, const at::Tensor& index, int64_t bound);
+void check_index_sorted(const char* name, const at::Tensor& index);
+
 template <typename index_t>
 Graph<index_t> graph_view(const GraphTensors& g) {
   auto data = [](const at::Tensor& t) {
@@ -109,5 +114,16 @@ at::Tensor attention_dropout(const at::Tensor& alpha, double dropout,
 
 at::Tensor feature_dropout(const at::Tensor& x, double dropout,
                            const std::optional<at::Tensor>& seed);
+
+at::Tensor sparse_linear(const at::Tensor& row, const at::Tensor& col, const at::Tensor& values,
+                         const at::Tensor& weight, int64_t num_rows);
+
+std::tuple<at::Tensor, at::Tensor> sparse_linear_backward(
+    const at::Tensor& grad_out, const at::Tensor& row, const at::Tensor& col,
+    const at::Tensor& values, const at::Tensor& weight, std::array<bool, 2> output_mask);
+
+std::tuple<at::Tensor, at::Tensor> sparse_dropout(const at::Tensor& indices,
+                                                  const at::Tensor& values, double dropout,
+                                                  const std::optional<at::Tensor>& seed);
 
 }  // namespace gat_pyg
