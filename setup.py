@@ -17,7 +17,7 @@ from setuptools import setup
 
 SOURCES = ['gat_pyg/kernels/csrc/' + name
            for name in ('autograd.cpp', 'common.cpp', 'gat.cpp', 'gatv2.cpp', 'ops.cpp',
-                         'sparse.cpp')]
+                         'scores.cpp', 'sparse.cpp')]
 SKIPPED = 'gat_pyg: native kernels skipped ({}); installing the pure-Python package'
 
 

@@ -7,6 +7,7 @@
   (documented in :mod:`gat_pyg.kernels.attention`);
 * :func:`feature_dropout`: dropout of a dense tensor from the kernels' hash (no random
   tensor; backward regenerates the mask);
+* :func:`head_scores`: GAT's per-node, per-head scores ``<x[n, h, :], att[h, :]>``;
 * :func:`sparse_linear` / :func:`sparse_dropout`: the product of sparse bag-of-words features
   with a dense weight (and its backward), and dropout of their stored entries
   (:mod:`gat_pyg.kernels.sparse`).
@@ -17,7 +18,7 @@ their pure-torch paths); :func:`load_error` says why it is not available. Whethe
 logged once at debug level on the ``gat_pyg.kernels`` logger.
 """
 from gat_pyg.kernels.attention import (SUPPORTED_DTYPES, available, feature_dropout,
-                                       gat_attention, gatv2_attention, supports)
+                                       gat_attention, gatv2_attention, head_scores, supports)
 from gat_pyg.kernels.library import instruction_set, load_error
 from gat_pyg.kernels.sparse import sparse_dropout, sparse_linear
 
@@ -30,6 +31,7 @@ __all__ = [
     'gat_attention',
     'gatv2_attention',
     'feature_dropout',
+    'head_scores',
     'sparse_linear',
     'sparse_dropout',
 ]

@@ -195,6 +195,33 @@ def feature_dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     raise ValueError(f'x: the native kernels run on the CPU, got {x.device}')
 
 
+def head_scores(x: Tensor, att: Tensor) -> Tensor:
+    r"""GAT's per-node, per-head scores ``s[n, h] = sum_c x[n, h, c] * att[h, c]``: the
+    :math:`\mathbf{a}_s^{\top}\mathbf{\Theta}_s\mathbf{x}_j` and
+    :math:`\mathbf{a}_t^{\top}\mathbf{\Theta}_t\mathbf{x}_i` halves of the GAT score
+    (Veličković et al. 2018; PyG's ``(x * att_src).sum(-1)``), in one native pass, and its
+    backward in one more. Differentiable in ``x`` and ``att`` (first derivatives); the sum over
+    nodes of ``att``'s gradient has a fixed order whatever the thread count.
+
+    Args:
+        x (Tensor): ``[N, H, C]`` projected node features, float32, float64 or bfloat16, on the
+            CPU (bfloat16 accumulates in float32).
+        att (Tensor): ``[H, C]`` attention vector of ``x``'s dtype.
+
+    Returns:
+        ``[N, H]`` scores.
+    """
+    if not library.loaded():
+        raise RuntimeError(f'gat_pyg native kernels are not available ({library.load_error()}); '
+                           f'check gat_pyg.kernels.available()')
+    try:
+        return _call('head_scores', x.contiguous(), att.contiguous())
+    except (RuntimeError, TypeError, AttributeError):
+        x = _check_features('x', x, 3)
+        _check_features('att', att, 2, x.dtype, tuple(x.shape[1:]), 'H, C')
+        raise
+
+
 # --- helpers ---------------------------------------------------------------------------------
 
 def _checked_gat(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src) -> tuple:

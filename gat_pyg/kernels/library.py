@@ -3,7 +3,8 @@
 The operators themselves (schemas, CPU kernels and their autograd) are defined in C++
 (``csrc/ops.cpp``, ``csrc/autograd.cpp``) under the ``gat_pyg`` namespace: each forward op's
 backward is its ``*_backward`` op (first derivatives only), ``attention_dropout`` is linear and
-its own backward, ``sparse_linear``'s is ``sparse_linear_backward``, ``sparse_dropout`` has none.
+its own backward, ``sparse_linear``'s and ``head_scores``' are ``sparse_linear_backward`` and
+``head_scores_backward``, ``sparse_dropout`` has none.
 Autograd lives in C++ because the same rules registered from Python
 (``torch.library.register_autograd``) cost about 70 us per call. Here, once the library is
 loaded:
@@ -119,6 +120,14 @@ def _sparse_linear_backward_fake(grad_out, row, col, values, weight, output_mask
             _empty_or(output_mask[1], weight, *weight.shape))
 
 
+def _head_scores_fake(x, att):
+    return x.new_empty(x.shape[0], x.shape[1])
+
+
+def _head_scores_backward_fake(grad, x, att, output_mask):
+    return _empty_or(output_mask[0], x, *x.shape), _empty_or(output_mask[1], att, *att.shape)
+
+
 def _sparse_dropout_fake(indices, values, dropout, seed):
     kept = torch.library.get_ctx().new_dynamic_size()   # how many entries the mask keeps
     return indices.new_empty(indices.shape[0], kept), values.new_empty(kept, *values.shape[1:])
@@ -211,6 +220,17 @@ def _sparse_linear_backward(ctx, grad):
     return (None, None) + _grads(grads, mask) + (None, )
 
 
+def _head_scores_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(*inputs)
+
+
+def _head_scores_backward(ctx, grad):
+    x, att = ctx.saved_tensors
+    mask = list(ctx.needs_input_grad[:2])
+    grads = torch.ops.gat_pyg.head_scores_backward(grad.contiguous(), x, att, mask)
+    return _grads(grads, mask)
+
+
 def _vmap_by_loop(op):
     """A vmap rule that calls ``op`` once per batch element and stacks the results.
 
@@ -241,9 +261,11 @@ _REGISTRY = {
                         _dropout_backward_of('feature_dropout')),
     'sparse_linear': (_sparse_linear_fake, _sparse_linear_setup_context,
                       _sparse_linear_backward),
+    'head_scores': (_head_scores_fake, _head_scores_setup_context, _head_scores_backward),
     'gat_backward': (_gat_backward_fake, None, None),
     'gatv2_backward': (_gatv2_backward_fake, None, None),
     'sparse_linear_backward': (_sparse_linear_backward_fake, None, None),
+    'head_scores_backward': (_head_scores_backward_fake, None, None),
     # Not differentiable (the wrapper takes values that need no gradient).
     'sparse_dropout': (_sparse_dropout_fake, None, None),
 }

@@ -24,8 +24,10 @@ def dropout_features(x: Tensor, p: float, training: bool) -> Tensor:
         A tensor of the same layout as ``x``. A COO result stores only the kept entries
         (coalesced); a CSR result keeps ``x``'s structure with the dropped values set to zero.
 
-    With the native kernels loaded, a COO ``x`` whose values need no gradient is dropped in one
-    native pass (:func:`gat_pyg.kernels.sparse_dropout`, mask from the kernels' hash) instead of
+    With the native kernels loaded (and outside torch.compile, function transforms and
+    tracing), a dense CPU ``x`` of float32, float64 or bfloat16 is dropped by
+    :func:`gat_pyg.kernels.feature_dropout` and a COO ``x`` whose values need no gradient by
+    :func:`gat_pyg.kernels.sparse_dropout` (masks from the kernels' hash) instead of
     :func:`keep_mask`: the same distribution, other draws for a given seed.
     """
     if not 0.0 <= p <= 1.0:
@@ -35,11 +37,15 @@ def dropout_features(x: Tensor, p: float, training: bool) -> Tensor:
     if x.layout == torch.strided:
         if p == 1.0:
             return x * 0.0
+        if native_eager(x, kernels.SUPPORTED_DTYPES):
+            # One native pass forward and one backward (the mask is regenerated from its seed),
+            # where keep_mask costs a random tensor, a comparison, a conversion and two products.
+            return kernels.feature_dropout(x, p, True)
         return x * keep_mask(x.shape, p, x.device).to(x.dtype).mul_(1.0 / (1.0 - p))
     if x.layout == torch.sparse_coo:
         x = x.coalesce()
         values = x.values()
-        if native_sparse(values) and not (values.requires_grad and torch.is_grad_enabled()):
+        if native_eager(values) and not (values.requires_grad and torch.is_grad_enabled()):
             # One pass in the native library (hash mask, kept entries copied in order).
             indices, values = kernels.sparse_dropout(x.indices(), values, p)
             return torch.sparse_coo_tensor(indices, values, x.shape, is_coalesced=True,
@@ -68,13 +74,12 @@ def dropout_features(x: Tensor, p: float, training: bool) -> Tensor:
                      f'got layout {x.layout}')
 
 
-def native_sparse(values: Tensor) -> bool:
-    """Whether the native sparse-feature operators (:mod:`gat_pyg.kernels.sparse`) take
-    ``values`` (a sparse tensor's stored values, or the weight they multiply): the library is
-    loaded, they are float32/float64 on the CPU, and no compiler, function transform or trace is
-    recording (the pure-torch operations are what those see)."""
-    return (kernels.available() and values.device.type == 'cpu'
-            and values.dtype in (torch.float32, torch.float64)
+def native_eager(t: Tensor, dtypes=(torch.float32, torch.float64)) -> bool:
+    """Whether the native operators take ``t`` (a dense tensor, a sparse tensor's stored values,
+    or the weight they multiply) in this call: the library is loaded, ``t`` is on the CPU with
+    one of ``dtypes``, and no compiler, function transform or trace is recording (what those
+    see are the pure-torch operations)."""
+    return (kernels.available() and t.device.type == 'cpu' and t.dtype in dtypes
             and not (torch.compiler.is_compiling() or torch.jit.is_tracing()
                      or torch._C._are_functorch_transforms_active()))
 

@@ -23,7 +23,7 @@ from torch_geometric.utils._segment import segment
 from torch_geometric.utils.sparse import index2ptr
 
 from gat_pyg import kernels
-from gat_pyg.nn.functional import native_sparse
+from gat_pyg.nn.functional import native_eager
 from gat_pyg.nn.graph import PreparedGraph
 
 # torch warns once per process that CSR support is "beta"; the operations used here (CSR
@@ -361,7 +361,7 @@ def sparse_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
         with torch.autocast(x.device.type, enabled=False):
             return sparse_linear(x, weight.to(x.dtype),
                                  None if bias is None else bias.to(x.dtype))
-    if x.layout == torch.sparse_coo and native_sparse(weight):
+    if x.layout == torch.sparse_coo and native_eager(weight):
         # Rows sorted as coalescing leaves them: the native product reads the COO indices as
         # they are (values may need a gradient here; the weight's dtype must match).
         x = x.coalesce()
@@ -373,7 +373,7 @@ def sparse_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
     crow, col = x.crow_indices(), x.col_indices()
     row = torch.repeat_interleave(torch.arange(x.size(0), device=crow.device),
                                   crow[1:] - crow[:-1], output_size=col.numel())
-    if native_sparse(weight) and x.values().dtype == weight.dtype:
+    if native_eager(weight) and x.values().dtype == weight.dtype:
         out = kernels.sparse_linear(row, col, x.values(), weight, x.size(0))
     else:
         out = SparseLinear.apply(x.values(), weight, crow, col, row, tuple(x.shape))

@@ -11,17 +11,22 @@ from torch_geometric.typing import OptTensor
 
 from gat_pyg import kernels
 from gat_pyg.nn.attention import AttentionConv
+from gat_pyg.nn.functional import native_eager
 from gat_pyg.nn.graph import PreparedGraph
 
 
 def dot_heads(h: Tensor, att: Tensor) -> Tensor:
     """``(h * att).sum(-1)``: per node and head, ``[N, H, C] x [1, H, C] -> [N, H]``.
 
-    Computed as one matrix product with the block-diagonal ``[H * C, H]`` matrix holding each
-    head's vector, which costs less than the broadcast product and its reduction (and their
-    backward) on large graphs.
+    With the native kernels (a ``[N, H, C]`` CPU tensor, outside compilers, transforms and
+    traces) one call of :func:`gat_pyg.kernels.head_scores` each way. Otherwise one matrix
+    product with the block-diagonal ``[H * C, H]`` matrix holding each head's vector, which
+    costs less than the broadcast product and its reduction (and their backward) on large
+    graphs.
     """
     heads, channels = att.shape[-2:]
+    if h.dim() == 3 and h.dtype == att.dtype and native_eager(h, kernels.SUPPORTED_DTYPES):
+        return kernels.head_scores(h, att.reshape(heads, channels))   # one native pass each way
     eye = torch.eye(heads, dtype=att.dtype, device=att.device)
     block = (att.reshape(heads, channels, 1) * eye.view(heads, 1, heads))
     return h.reshape(*h.shape[:-2], heads * channels) @ block.view(heads * channels, heads)

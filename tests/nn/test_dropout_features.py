@@ -11,7 +11,8 @@ def _features(seed: int = 0) -> torch.Tensor:
     return x * (torch.rand(30, 20, generator=generator) < 0.2)   # ~20 % stored entries
 
 
-def test_dense_is_inverted_dropout_with_keep_mask():
+def test_dense_is_inverted_dropout_with_keep_mask(monkeypatch):
+    monkeypatch.setattr(kernels, 'available', lambda: False)   # the pure-torch path
     x = _features()
     torch.manual_seed(3)
     keep = keep_mask(x.shape, 0.4)
@@ -83,3 +84,21 @@ def test_rejects_bad_probability_and_layout():
         dropout_features(torch.ones(2, 2), 1.5, True)
     with pytest.raises(ValueError, match='layout'):
         dropout_features(torch.ones(2, 2).to_sparse_csc(), 0.5, True)
+
+
+def test_native_paths_use_the_kernels_masks():
+    """With the native library, dense features go through kernels.feature_dropout and COO
+    features through kernels.sparse_dropout (the same seed gives the same mask)."""
+    if not kernels.available():
+        pytest.skip(f'native kernels not available: {kernels.load_error()}')
+    x = _features()
+    torch.manual_seed(4)
+    out = dropout_features(x, 0.4, True)
+    torch.manual_seed(4)
+    assert torch.equal(out, kernels.feature_dropout(x, 0.4, True))
+    sparse = x.to_sparse()
+    torch.manual_seed(4)
+    out = dropout_features(sparse, 0.4, True)
+    torch.manual_seed(4)
+    indices, values = kernels.sparse_dropout(sparse.indices(), sparse.values(), 0.4)
+    assert torch.equal(out.indices(), indices) and torch.equal(out.values(), values)

@@ -5,7 +5,8 @@
 //   gat_forward / gatv2_forward:  backward = gat_backward / gatv2_backward with the saved inputs,
 //                                 the (pre-dropout) attention and the dropout seeds;
 //   attention_dropout, feature_dropout: linear in their input, so their own backward;
-//   sparse_linear:                backward = sparse_linear_backward with the saved inputs.
+//   sparse_linear, head_scores:   backward = sparse_linear_backward / head_scores_backward with
+//                                 the saved inputs.
 //
 // Every operator called here goes through the dispatcher below autograd, so fake tensors
 // (torch.compile) and tracing see the same operators as eager calls. First derivatives only.
@@ -67,6 +68,15 @@ const auto& sparse_linear_op() {
 const auto& sparse_linear_backward_op() {
   static const auto op =
       handle<decltype(sparse_linear_backward)>("gat_pyg::sparse_linear_backward");
+  return op;
+}
+
+const auto& head_scores_op() {
+  static const auto op = handle<decltype(head_scores)>("gat_pyg::head_scores");
+  return op;
+}
+const auto& head_scores_backward_op() {
+  static const auto op = handle<decltype(head_scores_backward)>("gat_pyg::head_scores_backward");
   return op;
 }
 
@@ -245,6 +255,26 @@ class SparseLinearFunction : public torch::autograd::Function<SparseLinearFuncti
   }
 };
 
+class HeadScoresFunction : public torch::autograd::Function<HeadScoresFunction> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& att) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({x, att});
+    ctx->saved_data["mask"] = c10::List<bool>({x.requires_grad(), att.requires_grad()});
+    return head_scores_op().call(x, att);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto mask = ctx->saved_data["mask"].toBoolList();
+    const std::array<bool, 2> wanted{mask[0], mask[1]};
+    const auto grads_in =
+        head_scores_backward_op().call(grads[0].contiguous(), saved[0], saved[1], wanted);
+    return {wanted[0] ? std::get<0>(grads_in) : Tensor(),
+            wanted[1] ? std::get<1>(grads_in) : Tensor()};
+  }
+};
+
 // The Autograd kernels: without gradients to record, straight to the kernels below autograd.
 std::tuple<Tensor, Tensor> gat_forward_autograd(
     const Tensor& ptr, const Tensor& src, const OptTensor& t_ptr, const OptTensor& t_col,
@@ -292,6 +322,14 @@ Tensor dropout_autograd(const Tensor& x, double dropout, const OptTensor& seed) 
   return DropoutFunction<op>::apply(x, dropout, seed);
 }
 
+Tensor head_scores_autograd(const Tensor& x, const Tensor& att) {
+  if (!at::GradMode::is_enabled() || !(x.requires_grad() || att.requires_grad())) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    return head_scores_op().call(x, att);
+  }
+  return HeadScoresFunction::apply(x, att);
+}
+
 Tensor sparse_linear_autograd(const Tensor& row, const Tensor& col, const Tensor& values,
                               const Tensor& weight, int64_t num_rows) {
   if (!at::GradMode::is_enabled() || !(values.requires_grad() || weight.requires_grad())) {
@@ -306,6 +344,7 @@ Tensor sparse_linear_autograd(const Tensor& row, const Tensor& col, const Tensor
 
 TORCH_LIBRARY_IMPL(gat_pyg, Autograd, m) {
   m.impl("sparse_linear", &gat_pyg::sparse_linear_autograd);
+  m.impl("head_scores", &gat_pyg::head_scores_autograd);
   m.impl("gat_forward", &gat_pyg::gat_forward_autograd);
   m.impl("gatv2_forward", &gat_pyg::gatv2_forward_autograd);
   m.impl("attention_dropout", &gat_pyg::dropout_autograd<&gat_pyg::attention_dropout_op>);

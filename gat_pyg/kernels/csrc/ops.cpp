@@ -9,7 +9,8 @@
 // of the aggregated source features (h_src's flat index (j * H + h) * C + c, a mask shared by
 // all edges leaving j; the scores do not see it), feature_dropout (any tensor's flat index) and
 // sparse_dropout (a sparse matrix's stored entries, in order; sparse.cpp, with sparse_linear,
-// the first layer's product with sparse bag-of-words features).
+// the first layer's product with sparse bag-of-words features). head_scores (scores.cpp) is
+// GAT's per-node, per-head half-score <x[n, h, :], att[h, :]>.
 #include <Python.h>
 #include <torch/library.h>
 
@@ -62,6 +63,9 @@ TORCH_LIBRARY(gat_pyg, m) {
         "Tensor grad_edge_attr, Tensor grad_w_edge, Tensor grad_h_src)");
   m.def("attention_dropout(Tensor alpha, float dropout, Tensor? seed) -> Tensor");
   m.def("feature_dropout(Tensor x, float dropout, Tensor? seed) -> Tensor");
+  m.def("head_scores(Tensor x, Tensor att) -> Tensor");
+  m.def("head_scores_backward(Tensor grad, Tensor x, Tensor att, bool[2] output_mask) "
+        "-> (Tensor grad_x, Tensor grad_att)");
   m.def("sparse_linear(Tensor row, Tensor col, Tensor values, Tensor weight, int num_rows) "
         "-> Tensor");
   m.def("sparse_linear_backward(Tensor grad_out, Tensor row, Tensor col, Tensor values, "
@@ -77,6 +81,8 @@ TORCH_LIBRARY_IMPL(gat_pyg, CPU, m) {
   m.impl("gatv2_backward", &gat_pyg::gatv2_backward);
   m.impl("attention_dropout", &gat_pyg::attention_dropout);
   m.impl("feature_dropout", &gat_pyg::feature_dropout);
+  m.impl("head_scores", &gat_pyg::head_scores);
+  m.impl("head_scores_backward", &gat_pyg::head_scores_backward);
   m.impl("sparse_linear", &gat_pyg::sparse_linear);
   m.impl("sparse_linear_backward", &gat_pyg::sparse_linear_backward);
   m.impl("sparse_dropout", &gat_pyg::sparse_dropout);

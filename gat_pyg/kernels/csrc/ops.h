@@ -115,6 +115,13 @@ at::Tensor attention_dropout(const at::Tensor& alpha, double dropout,
 at::Tensor feature_dropout(const at::Tensor& x, double dropout,
                            const std::optional<at::Tensor>& seed);
 
+at::Tensor head_scores(const at::Tensor& x, const at::Tensor& att);
+
+std::tuple<at::Tensor, at::Tensor> head_scores_backward(const at::Tensor& grad,
+                                                        const at::Tensor& x,
+                                                        const at::Tensor& att,
+                                                        std::array<bool, 2> output_mask);
+
 at::Tensor sparse_linear(const at::Tensor& row, const at::Tensor& col, const at::Tensor& values,
                          const at::Tensor& weight, int64_t num_rows);
 
