@@ -95,10 +95,14 @@ def _gatv2_forward_fake(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr
 
 def _gatv2_backward_fake(grad_out, grad_alpha, ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att,
                          edge_attr, w_edge, h_src, alpha, negative_slope, dropout, seed,
-                         output_mask, message_dropout=0.0, message_seed=None):
+                         output_mask, message_dropout=0.0, message_seed=None,
+                         merge_h_src=False):
     num_src, heads, channels = x_l.shape
     edges = edge_attr is not None
     edge_dim = edge_attr.shape[1] if edges else 0
+    if merge_h_src and output_mask[0] and output_mask[5] and message_dropout == 0.0:
+        # One buffer for both gradients: returned as grad_x_l, grad_h_src empty.
+        output_mask = list(output_mask[:5]) + [False]
     return (_empty_or(output_mask[0], x_l, num_src, heads, channels),
             _empty_or(output_mask[1], x_l, ptr.shape[0] - 1, heads, channels),
             _empty_or(output_mask[2], x_l, heads, channels),

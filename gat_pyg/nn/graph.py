@@ -121,11 +121,13 @@ class PreparedGraph:
         """``[E']`` target of each sorted edge (non-decreasing), derived from :attr:`ptr` on
         first use."""
         if self._dst is None:
-            counts = self.ptr[1:] - self.ptr[:-1]
-            self._dst = torch.repeat_interleave(
-                torch.arange(self.num_dst, device=self.ptr.device), counts,
-                output_size=self.num_edges)
+            self._dst = self._targets()
         return self._dst
+
+    def _targets(self) -> Tensor:
+        counts = self.ptr[1:] - self.ptr[:-1]
+        return torch.repeat_interleave(torch.arange(self.num_dst, device=self.ptr.device),
+                                       counts, output_size=self.num_edges)
 
     def transpose(self) -> Tuple[Tensor, Tensor, Tensor]:
         """The source-sorted order backward needs, computed on first use (inference never
@@ -133,7 +135,10 @@ class PreparedGraph:
         target of each source-sorted edge and ``t_perm`` its position in the sorted order."""
         if self._transpose is None:
             src_of_t, t_perm = torch.sort(self.src, stable=True)
-            self._transpose = (index2ptr(src_of_t, self.num_src), self.dst[t_perm], t_perm)
+            # The targets are read here once; the native paths need them nowhere else, so they
+            # are not kept unless something else asked for them (E' int64: 160 MiB at 21M).
+            dst = self._dst if self._dst is not None else self._targets()
+            self._transpose = (index2ptr(src_of_t, self.num_src), dst[t_perm], t_perm)
         return self._transpose
 
     def to_input_order(self, values: Tensor) -> Tensor:
@@ -470,6 +475,30 @@ def _index_tensors(obj) -> Tuple[Tensor, ...]:
     return (obj, )
 
 
+_COMPARE_CHUNK = 1 << 22   # elements widened at a time (32 MiB of int64)
+
+
+def _narrow_copy(t: Tensor) -> Tensor:
+    """A private copy of ``t``; int64 values that all fit in int32 are stored as int32."""
+    t = t.detach()
+    if t.dtype == torch.int64 and t.numel() and \
+            -2**31 <= int(t.min()) and int(t.max()) < 2**31:
+        return t.to(torch.int32)
+    return t.clone()
+
+
+def _equal_widened(now: Tensor, then: Tensor) -> bool:
+    """``torch.equal(now, then.to(now.dtype))`` without widening all of ``then`` at once."""
+    if now.dtype == then.dtype:
+        return torch.equal(now, then)
+    now, then = now.reshape(-1), then.reshape(-1)
+    for start in range(0, now.numel(), _COMPARE_CHUNK):
+        stop = start + _COMPARE_CHUNK
+        if not torch.equal(now[start:stop], then[start:stop].to(now.dtype)):
+            return False
+    return True
+
+
 class GraphCache:
     r"""Remembers the last graph prepared from a tensor, and serves it only for equal contents.
 
@@ -479,7 +508,9 @@ class GraphCache:
     against seconds for sorting), and makes a hit correct whatever happened to the caller's
     tensor in between: edits through ``.numpy()``, ``.data`` or views, which the in-place
     version counter does not see, and inference tensors, which have no version counter. The copy
-    costs the index memory once more (16 bytes per edge for an int64 ``[2, E]``).
+    costs the index memory once more, at half width: int64 indices that fit in int32 are kept as
+    int32 (8 bytes per edge for a ``[2, E]`` list) and widened back chunk by chunk to compare, so
+    no value can wrap around.
 
     While ``torch.compile`` traces, the cache is bypassed: the comparison is a data-dependent
     branch, and the compiled graph prepares its input itself. Copies and pickles of a layer or
@@ -491,7 +522,7 @@ class GraphCache:
 
     def clear(self) -> None:
         self._key = None
-        self._copy: Tuple[Tensor, ...] = ()
+        self._copy: Tuple[Tuple[Tensor, torch.dtype], ...] = ()   # (copy, caller's dtype)
         self._graph: Optional[PreparedGraph] = None
 
     def get(self, obj, key: tuple) -> Optional[PreparedGraph]:
@@ -501,16 +532,16 @@ class GraphCache:
         current = _index_tensors(obj)
         if len(current) != len(self._copy):
             return None
-        for now, then in zip(current, self._copy):
-            if now.shape != then.shape or now.dtype != then.dtype or \
-                    now.device != then.device or not torch.equal(now, then):
+        for now, (then, dtype) in zip(current, self._copy):
+            if now.shape != then.shape or now.dtype != dtype or now.device != then.device or \
+                    not _equal_widened(now, then):
                 return None
         return self._graph
 
     def put(self, obj, key: tuple, graph: PreparedGraph) -> None:
         if _compiling():
             return
-        self._copy = tuple(t.detach().clone() for t in _index_tensors(obj))
+        self._copy = tuple((_narrow_copy(t), t.dtype) for t in _index_tensors(obj))
         self._key = key
         self._graph = graph
 

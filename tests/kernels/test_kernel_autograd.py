@@ -130,3 +130,30 @@ def test_one_and_two_threads_give_identical_results(kind):
     graph = big_graph()
     for one, two in zip(run(kind, graph, 1), run(kind, graph, 2)):
         assert torch.equal(one, two)
+
+
+@pytest.mark.parametrize('message_dropout', [0.0, 0.5])
+def test_gatv2_with_h_src_being_x_l_gives_the_summed_gradient(graph, message_dropout):
+    """GATv2Conv passes one tensor as x_l and h_src: backward then writes both gradients into one
+    buffer (without message dropout); the result equals passing two equal tensors and adding
+    their gradients, and gradcheck holds for the shared call."""
+    x_l, x_r, att, edge_attr, w_edge, _ = gatv2_args(graph)
+    seed = torch.tensor(7)
+
+    def shared(x_l, x_r, att):
+        return ops.gatv2_forward(*graph.args(), x_l, x_r, att, edge_attr.detach(),
+                                 w_edge.detach(), x_l, 0.2, 0.0, None, message_dropout,
+                                 seed if message_dropout else None)
+
+    def separate(x_l, h_src, x_r, att):
+        return ops.gatv2_forward(*graph.args(), x_l, x_r, att, edge_attr.detach(),
+                                 w_edge.detach(), h_src, 0.2, 0.0, None, message_dropout,
+                                 seed if message_dropout else None)
+
+    grad = randn((graph.num_dst, 2, 3), 8).detach()
+    shared(x_l, x_r, att)[0].backward(grad)
+    x_l2 = x_l.detach().clone().requires_grad_()
+    h_src = x_l.detach().clone().requires_grad_()
+    separate(x_l2, h_src, x_r.detach().clone(), att.detach().clone())[0].backward(grad)
+    torch.testing.assert_close(x_l.grad, x_l2.grad + h_src.grad)
+    assert torch.autograd.gradcheck(shared, (x_l.detach().clone().requires_grad_(), x_r, att))

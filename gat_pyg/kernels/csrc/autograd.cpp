@@ -190,6 +190,8 @@ class GATv2Function : public torch::autograd::Function<GATv2Function> {
     ctx->saved_data["mask"] = c10::List<bool>(
         {requires_grad(x_l), requires_grad(x_r), requires_grad(att), requires_grad(edge_attr),
          requires_grad(w_edge), requires_grad(h_src)});
+    // GATv2Conv passes its source projection as both x_l and h_src (PyG's x_j is lin_l(x)).
+    ctx->saved_data["shared"] = x_l.is_same(h_src);
     ctx->set_materialize_grads(false);
     return {out, alpha};
   }
@@ -205,12 +207,20 @@ class GATv2Function : public torch::autograd::Function<GATv2Function> {
     const bool edges = edge_attr.defined();
     const std::array<bool, 6> wanted{mask[0], mask[1], mask[2], mask[3] && edges,
                                      mask[4] && edges, mask[5]};
+    const bool shared = ctx->saved_data["shared"].toBool();
     const auto grads_in = gatv2_backward_op().call(
         upstream(grads[0], ptr, h_src), contiguous(grads[1]), ptr, src, t_ptr, t_col, t_perm,
         x_l, x_r, att, present(edge_attr), present(w_edge), h_src, alpha,
         setting(ctx, "negative_slope"), setting(ctx, "dropout"), present(seed), wanted,
-        setting(ctx, "message_dropout"), present(message_seed));
-    return input_grads(grads_in, wanted, 5);
+        setting(ctx, "message_dropout"), present(message_seed), shared);
+    auto [g_x_l, g_x_r, g_att, g_edge_attr, g_w_edge, g_h_src] = grads_in;
+    if (shared && wanted[0] && wanted[5] && setting(ctx, "message_dropout") == 0.0) {
+      // Merged by gatv2_backward (one tensor fed x_l and h_src): g_x_l holds the sum, so
+      // autograd has one gradient to pass on rather than two to add into a third tensor.
+      g_h_src = Tensor();
+    }
+    return input_grads(std::make_tuple(g_x_l, g_x_r, g_att, g_edge_attr, g_w_edge, g_h_src),
+                       wanted, 5);
   }
 };
 

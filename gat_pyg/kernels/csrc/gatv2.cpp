@@ -51,6 +51,8 @@ class GATv2Score {
   scalar_t* grad_att = nullptr;
   scalar_t* grad_edge_attr = nullptr;
   scalar_t* grad_w_edge = nullptr;
+  // grad_x_l is grad_h_src's buffer (x_l and h_src are one tensor): add to it, do not assign.
+  bool add_to_grad_x_l = false;
 
   struct Scratch {
     Buffer<acc_t> z;     // the current edge's z (then, in backward, its grad_z)
@@ -168,6 +170,12 @@ class GATv2Score {
       grad_z<false>(d, g, i, b.r0 + jl, e, grad + e * H, z, nullptr, acc + jl * HC);
     }
     scalar_t* out = grad_x_l + b.r0 * HC;
+    if (add_to_grad_x_l) {   // the source pass wrote this block's grad_h_src rows just before
+#pragma omp simd
+      for (int64_t k = 0; k < b.rows() * HC; ++k)
+        out[k] = static_cast<scalar_t>(static_cast<acc_t>(out[k]) + acc[k]);
+      return;
+    }
 #pragma omp simd
     for (int64_t k = 0; k < b.rows() * HC; ++k) out[k] = static_cast<scalar_t>(acc[k]);
   }
@@ -364,7 +372,8 @@ gatv2_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& grad
                const std::optional<at::Tensor>& w_edge, const at::Tensor& h_src,
                const at::Tensor& alpha, double negative_slope, double dropout,
                const std::optional<at::Tensor>& seed, std::array<bool, 6> output_mask,
-               double message_dropout, const std::optional<at::Tensor>& message_seed) {
+               double message_dropout, const std::optional<at::Tensor>& message_seed,
+               bool merge_h_src) {
   const auto graph = graph_tensors(ptr, src, t_ptr, t_col, t_perm, x_l.size(0));
   const auto s = check_gatv2(graph, x_l, x_r, att, edge_attr, w_edge, h_src, true);
   const auto dtype = x_l.scalar_type();
@@ -377,7 +386,17 @@ gatv2_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& grad
     return want ? at::empty(sizes, options) : at::empty({0}, options);
   };
   const bool edges = edge_attr.has_value();
-  auto grad_x_l = wanted(output_mask[0], {s.num_src, s.heads, s.channels});
+  const auto message = make_dropout(message_dropout, message_seed, "message_dropout",
+                                    "message_seed");
+  // merge_h_src: x_l and h_src are one tensor (GATv2Conv passes its source projection as
+  // both), so the caller wants the sum of their gradients: it goes into one buffer, returned as
+  // grad_x_l with an empty grad_h_src, which saves an [N_src, H, C] tensor and the addition.
+  // Not with message dropout, which scales grad_h_src's part alone (then both come back).
+  const bool merged = merge_h_src && output_mask[0] && output_mask[5] && !message.active();
+  TORCH_CHECK(!merged || (x_l.data_ptr() == h_src.data_ptr() && x_l.sizes() == h_src.sizes() &&
+                          x_l.strides() == h_src.strides()),
+              "gat_pyg: merge_h_src needs h_src to be x_l");
+  auto grad_x_l = wanted(output_mask[0] && !merged, {s.num_src, s.heads, s.channels});
   auto grad_x_r = wanted(output_mask[1], {s.num_dst, s.heads, s.channels});
   auto grad_att = wanted(output_mask[2], {s.heads, s.channels});
   auto grad_edge_attr = wanted(output_mask[3] && edges, {s.edges, s.edge_dim});
@@ -388,8 +407,6 @@ gatv2_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& grad
   grad_w_edge.zero_();
   // With message dropout the row pass (the scores' gradients) reads the dropped values, and
   // grad_h_src gets the same mask and scale.
-  const auto message = make_dropout(message_dropout, message_seed, "message_dropout",
-                                    "message_seed");
   const bool scores = output_mask[0] || output_mask[1] || output_mask[2] || output_mask[3] ||
                       output_mask[4];
   const auto values = message.active() && scores ? hash_dropout(h_src, message, true) : h_src;
@@ -401,7 +418,8 @@ gatv2_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& grad
           const_data_or_null<scalar_t>(w_edge), s.heads, s.channels, s.edge_dim, negative_slope);
       // An empty gradient (not wanted, or nothing to write) is a null pointer: its work is
       // skipped.
-      score.grad_x_l = output_or_null<scalar_t>(grad_x_l);
+      score.grad_x_l = output_or_null<scalar_t>(merged ? grad_h_src : grad_x_l);
+      score.add_to_grad_x_l = merged;
       score.grad_x_r = output_or_null<scalar_t>(grad_x_r);
       score.grad_att = output_or_null<scalar_t>(grad_att);
       score.grad_edge_attr = output_or_null<scalar_t>(grad_edge_attr);
@@ -412,6 +430,7 @@ gatv2_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& grad
                          s.heads, s.channels, mask, output_or_null<scalar_t>(grad_h_src));
     });
   });
+  if (merged) return {grad_h_src, grad_x_r, grad_att, grad_edge_attr, grad_w_edge, grad_x_l};
   if (grad_h_src.numel()) hash_dropout_(grad_h_src, message, true);
   return {grad_x_l, grad_x_r, grad_att, grad_edge_attr, grad_w_edge, grad_h_src};
 }

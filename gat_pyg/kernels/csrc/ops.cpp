@@ -59,8 +59,9 @@ TORCH_LIBRARY(gat_pyg, m) {
         "Tensor t_ptr, Tensor t_col, Tensor t_perm, Tensor x_l, Tensor x_r, Tensor att, "
         "Tensor? edge_attr, Tensor? w_edge, Tensor h_src, Tensor alpha, float negative_slope, "
         "float dropout, Tensor? seed, bool[6] output_mask, float message_dropout=0., "
-        "Tensor? message_seed=None) -> (Tensor grad_x_l, Tensor grad_x_r, Tensor grad_att, "
-        "Tensor grad_edge_attr, Tensor grad_w_edge, Tensor grad_h_src)");
+        "Tensor? message_seed=None, bool merge_h_src=False) -> (Tensor grad_x_l, "
+        "Tensor grad_x_r, Tensor grad_att, Tensor grad_edge_attr, Tensor grad_w_edge, "
+        "Tensor grad_h_src)");
   m.def("attention_dropout(Tensor alpha, float dropout, Tensor? seed) -> Tensor");
   m.def("feature_dropout(Tensor x, float dropout, Tensor? seed) -> Tensor");
   m.def("head_scores(Tensor x, Tensor att) -> Tensor");

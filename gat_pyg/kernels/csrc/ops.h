@@ -107,7 +107,8 @@ gatv2_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& grad
                const std::optional<at::Tensor>& w_edge, const at::Tensor& h_src,
                const at::Tensor& alpha, double negative_slope, double dropout,
                const std::optional<at::Tensor>& seed, std::array<bool, 6> output_mask,
-               double message_dropout, const std::optional<at::Tensor>& message_seed);
+               double message_dropout, const std::optional<at::Tensor>& message_seed,
+               bool merge_h_src);
 
 at::Tensor attention_dropout(const at::Tensor& alpha, double dropout,
                              const std::optional<at::Tensor>& seed);
