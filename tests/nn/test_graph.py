@@ -436,3 +436,30 @@ def test_adjacency_with_edge_weights_is_refused(kind, form, edge_dim):
     masked = MaskedGATConv(4, 2)
     with pytest.raises(ValueError, match='mask'):
         masked(features(6, 4, seed=0), adj if form != 'sparse_tensor' else adj.to_dense())
+
+
+def test_graph_cache_keeps_narrow_copies_and_compares_them_widened(monkeypatch):
+    """int64 indices that fit in int32 are copied as int32 (half the memory) and compared in
+    chunks widened back: equal contents hit, any change misses (also in a later chunk and beyond
+    the int32 range, where narrowing would wrap around); indices that do not fit stay int64."""
+    from gat_pyg.nn import graph as graph_module
+    monkeypatch.setattr(graph_module, '_COMPARE_CHUNK', 7)   # several chunks on a small graph
+    cache = GraphCache()
+    edge_index = random_graph(20, 20, 60, seed=3)
+    prepared = prepare_graph(edge_index, 20)
+    cache.put(edge_index, (20, 20, True), prepared)
+    (copy, dtype), = cache._copy
+    assert copy.dtype == torch.int32 and dtype == torch.int64
+    assert cache.get(edge_index.clone(), (20, 20, True)) is prepared
+    changed = edge_index.clone()
+    changed[1, -1] = (changed[1, -1] + 1) % 20            # the last chunk differs
+    assert cache.get(changed, (20, 20, True)) is None
+    wrapped = edge_index.clone()
+    wrapped[0, 5] += 2**32                                   # equal once narrowed to int32
+    assert cache.get(wrapped, (20, 20, True)) is None
+    assert cache.get(edge_index.to(torch.int32), (20, 20, True)) is None   # another dtype
+    huge = edge_index.clone()
+    huge[0, 0] = 2**40
+    cache.put(huge, (20, 20, True), prepared)
+    assert cache._copy[0][0].dtype == torch.int64
+    assert cache.get(huge.clone(), (20, 20, True)) is prepared
