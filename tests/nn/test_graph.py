@@ -463,3 +463,14 @@ def test_graph_cache_keeps_narrow_copies_and_compares_them_widened(monkeypatch):
     cache.put(huge, (20, 20, True), prepared)
     assert cache._copy[0][0].dtype == torch.int64
     assert cache.get(huge.clone(), (20, 20, True)) is prepared
+
+
+def test_permutation_is_int32_and_still_restores_the_callers_order():
+    edge_index = random_graph(30, 30, 90, seed=5)
+    graph = prepare_graph(edge_index, 30)
+    assert graph.perm.dtype == torch.int32
+    # edge_index (built through index_copy_, which needs int64) and to_input_order agree.
+    values = torch.arange(graph.num_edges, dtype=torch.float32)
+    pairs = torch.stack([graph.src, graph.dst]).float()
+    assert torch.equal(graph.to_input_order(pairs.t()).t(), graph.edge_index.float())
+    assert torch.equal(graph.to_input_order(values)[graph.perm.long()], values)
