@@ -178,9 +178,7 @@ def feature_dropout(x: Tensor, p: float = 0.5, training: bool = True) -> Tensor:
     p, seed = _dropout(p, training, 'p')
     if seed is None:
         return x
-    if not library.loaded():
-        raise RuntimeError(f'gat_pyg native kernels are not available ({library.load_error()}); '
-                           f'check gat_pyg.kernels.available()')
+    _require_loaded()
     if not _validating() or (isinstance(x, Tensor) and x.layout == torch.strided and
                              x.device.type == 'cpu' and x.dtype in SUPPORTED_DTYPES):
         return _call('feature_dropout', x.contiguous(), p, seed)
@@ -211,9 +209,7 @@ def head_scores(x: Tensor, att: Tensor) -> Tensor:
     Returns:
         ``[N, H]`` scores.
     """
-    if not library.loaded():
-        raise RuntimeError(f'gat_pyg native kernels are not available ({library.load_error()}); '
-                           f'check gat_pyg.kernels.available()')
+    _require_loaded()
     try:
         return _call('head_scores', x.contiguous(), att.contiguous())
     except (RuntimeError, TypeError, AttributeError):
@@ -223,6 +219,12 @@ def head_scores(x: Tensor, att: Tensor) -> Tensor:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+def _require_loaded() -> None:
+    if not library.loaded():
+        raise RuntimeError(f'gat_pyg native kernels are not available ({library.load_error()}); '
+                           f'check gat_pyg.kernels.available() and use the pure-torch path')
+
 
 def _checked_gat(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src) -> tuple:
     """gat_attention's tensors checked (raising an error that names the argument) and made
@@ -273,9 +275,7 @@ def _checked_call(name: str, check, tensors: tuple, *scalars):
     their error instead (or, if they find nothing, the operator's). While torch.compile traces
     (no operator runs) and under torch.func transforms, the checks run first, as errors must
     come from the trace."""
-    if not library.loaded():
-        raise RuntimeError(f'gat_pyg native kernels are not available ({library.load_error()}); '
-                           f'check gat_pyg.kernels.available() and use the pure-torch path')
+    _require_loaded()
     if torch.compiler.is_compiling() or torch._C._are_functorch_transforms_active():
         return _call(name, *check(*tensors), *scalars)
     if tensors[2] is None and torch.is_grad_enabled() and any(

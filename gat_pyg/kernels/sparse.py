@@ -24,8 +24,8 @@ from typing import Tuple
 import torch
 from torch import Tensor
 
-from gat_pyg.kernels import library
-from gat_pyg.kernels.attention import INDEX_DTYPES, _call, _describe, _dropout
+from gat_pyg.kernels.attention import (INDEX_DTYPES, _call, _describe, _dropout,
+                                       _require_loaded)
 
 VALUE_DTYPES = (torch.float32, torch.float64)
 
@@ -46,7 +46,7 @@ def sparse_linear(row: Tensor, col: Tensor, values: Tensor, weight: Tensor,
     Returns:
         ``[num_rows, O]`` dense tensor.
     """
-    _check_loaded()
+    _require_loaded()
     try:
         return _call('sparse_linear', row.contiguous(), col.contiguous(), values.contiguous(),
                      weight.contiguous(), num_rows)
@@ -78,7 +78,7 @@ def sparse_dropout(indices: Tensor, values: Tensor, p: float,
     p, seed = _dropout(p, training, 'p')
     if seed is None:
         return indices, values
-    _check_loaded()
+    _require_loaded()
     if isinstance(values, Tensor) and values.requires_grad and torch.is_grad_enabled():
         raise ValueError('values: sparse_dropout is not differentiable, got values that '
                          'require grad (use gat_pyg.nn.functional.dropout_features)')
@@ -87,12 +87,6 @@ def sparse_dropout(indices: Tensor, values: Tensor, p: float,
     except (RuntimeError, TypeError, AttributeError):
         _check_dropout(indices, values)
         raise
-
-
-def _check_loaded() -> None:
-    if not library.loaded():
-        raise RuntimeError(f'gat_pyg native kernels are not available ({library.load_error()}); '
-                           f'check gat_pyg.kernels.available()')
 
 
 def _check_index(name: str, t) -> None:

@@ -27,7 +27,7 @@ from torch_geometric.utils import is_sparse, softmax
 
 from gat_pyg import kernels
 from gat_pyg.nn import checks
-from gat_pyg.nn.functional import dropout_features
+from gat_pyg.nn.functional import dropout_features, tracing, transforming
 from gat_pyg.nn.fused import (csr_aggregate, gather_sources, gather_targets, known_empty,
                               segment_softmax, sparse_linear)
 from gat_pyg.nn.graph import (EDGE_INDEX, EDGE_INDEX_CLASS, SPARSE_TENSOR, GraphCache,
@@ -35,19 +35,6 @@ from gat_pyg.nn.graph import (EDGE_INDEX, EDGE_INDEX_CLASS, SPARSE_TENSOR, Graph
 
 # The three implementations of one layer (see AttentionConv._path).
 NATIVE, FUSED, PLAIN = 'native', 'fused', 'plain'
-
-
-def _transforming() -> bool:
-    """A function transform (vmap, grad, jacrev) or torch.jit.trace is active."""
-    # Private API (torch._C._functorch.peek_interpreter_stack): the interpreter stack is what
-    # torch.func pushes a level onto; on upgrades check that it still returns None outside
-    # any transform (a test runs vmap and grad over the layers).
-    return torch._C._functorch.peek_interpreter_stack() is not None or \
-        torch.jit.is_tracing()
-
-
-def _tracing() -> bool:
-    return _transforming() or torch.compiler.is_compiling()
 
 
 def _same_fill_value(a, b) -> bool:
@@ -397,7 +384,7 @@ class AttentionConv(MessagePassing):
         native = self._native_supported(h_src)
         # torch.sparse CSR products support float32/float64 only and are not traceable by
         # torch.compile, function transforms (vmap, grad) or torch.jit.trace.
-        fused = (h_src.dtype in (torch.float32, torch.float64) and not _tracing())
+        fused = (h_src.dtype in (torch.float32, torch.float64) and not tracing())
         if self.fast_path is False:
             return PLAIN
         if self.fast_path:
@@ -416,7 +403,7 @@ class AttentionConv(MessagePassing):
     def _native_supported(self, h_src: Tensor) -> bool:
         return (type(self).native_attention is not AttentionConv.native_attention
                 and kernels.available() and kernels.supports(h_src)
-                and not _transforming())
+                and not transforming())
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '

@@ -74,14 +74,27 @@ def dropout_features(x: Tensor, p: float, training: bool) -> Tensor:
                      f'got layout {x.layout}')
 
 
+def transforming() -> bool:
+    """A function transform (vmap, grad, jacrev) or torch.jit.trace is active."""
+    # Private API (torch._C._functorch.peek_interpreter_stack): the interpreter stack is what
+    # torch.func pushes a level onto; on upgrades check that it still returns None outside
+    # any transform (a test runs vmap and grad over the layers).
+    return torch._C._functorch.peek_interpreter_stack() is not None or \
+        torch.jit.is_tracing()
+
+
+def tracing() -> bool:
+    """:func:`transforming`, or torch.compile tracing."""
+    return transforming() or torch.compiler.is_compiling()
+
+
 def native_eager(t: Tensor, dtypes=(torch.float32, torch.float64)) -> bool:
     """Whether the native operators take ``t`` (a dense tensor, a sparse tensor's stored values,
     or the weight they multiply) in this call: the library is loaded, ``t`` is on the CPU with
     one of ``dtypes``, and no compiler, function transform or trace is recording (what those
     see are the pure-torch operations)."""
     return (kernels.available() and t.device.type == 'cpu' and t.dtype in dtypes
-            and not (torch.compiler.is_compiling() or torch.jit.is_tracing()
-                     or torch._C._are_functorch_transforms_active()))
+            and not tracing())
 
 
 def keep_mask(shape, p: float, device=None) -> Tensor:

@@ -361,19 +361,19 @@ def sparse_linear(x: Tensor, weight: Tensor, bias: Optional[Tensor]) -> Tensor:
         with torch.autocast(x.device.type, enabled=False):
             return sparse_linear(x, weight.to(x.dtype),
                                  None if bias is None else bias.to(x.dtype))
-    if x.layout == torch.sparse_coo and native_eager(weight):
-        # Rows sorted as coalescing leaves them: the native product reads the COO indices as
-        # they are (values may need a gradient here; the weight's dtype must match).
+    native = native_eager(weight) and x.dtype == weight.dtype
+    if native and x.layout == torch.sparse_coo:
+        # A coalesced COO tensor lists its entries sorted by row, as the native product reads
+        # them: no CSR conversion (values may need a gradient here).
         x = x.coalesce()
-        if x.values().dtype == weight.dtype:
-            row, col = x.indices()
-            out = kernels.sparse_linear(row, col, x.values(), weight, x.size(0))
-            return out if bias is None else out + bias
+        row, col = x.indices()
+        out = kernels.sparse_linear(row, col, x.values(), weight, x.size(0))
+        return out if bias is None else out + bias
     x = to_csr(x)
     crow, col = x.crow_indices(), x.col_indices()
     row = torch.repeat_interleave(torch.arange(x.size(0), device=crow.device),
                                   crow[1:] - crow[:-1], output_size=col.numel())
-    if native_eager(weight) and x.values().dtype == weight.dtype:
+    if native:
         out = kernels.sparse_linear(row, col, x.values(), weight, x.size(0))
     else:
         out = SparseLinear.apply(x.values(), weight, crow, col, row, tuple(x.shape))

@@ -214,9 +214,9 @@ class GATv2Function : public torch::autograd::Function<GATv2Function> {
         setting(ctx, "negative_slope"), setting(ctx, "dropout"), present(seed), wanted,
         setting(ctx, "message_dropout"), present(message_seed), shared);
     auto [g_x_l, g_x_r, g_att, g_edge_attr, g_w_edge, g_h_src] = grads_in;
-    if (shared && wanted[0] && wanted[5] && setting(ctx, "message_dropout") == 0.0) {
-      // Merged by gatv2_backward (one tensor fed x_l and h_src): g_x_l holds the sum, so
-      // autograd has one gradient to pass on rather than two to add into a third tensor.
+    if (wanted[5] && g_h_src.sizes() != h_src.sizes()) {
+      // gatv2_backward merged the two (it decides when; an empty grad_h_src says it did):
+      // g_x_l holds the sum, so autograd has one gradient to pass on, not two to add.
       g_h_src = Tensor();
     }
     return input_grads(std::make_tuple(g_x_l, g_x_r, g_att, g_edge_attr, g_w_edge, g_h_src),
