@@ -15,9 +15,12 @@ import tempfile
 
 from setuptools import setup
 
-SOURCES = ['gat_pyg/kernels/csrc/' + name
-           for name in ('autograd.cpp', 'common.cpp', 'gat.cpp', 'gatv2.cpp', 'ops.cpp',
-                         'scores.cpp', 'sparse.cpp')]
+# The CPU kernels, one file per operator (gat_pyg/kernels/cpu/<op>_kernel.cpp, each
+# registering its operators), the shared checks and the module.
+CPU = 'gat_pyg/kernels/cpu/'
+SOURCES = [CPU + name for name in ('common.cpp', 'module.cpp', 'dropout_kernel.cpp',
+                                   'gat_kernel.cpp', 'gatv2_kernel.cpp', 'head_scores_kernel.cpp',
+                                   'sparse_linear_kernel.cpp')]
 SKIPPED = 'gat_pyg: native kernels skipped ({}); installing the pure-Python package'
 
 
@@ -71,14 +74,13 @@ def _extension_args() -> dict:
     # is the one torch already loaded (not linked again, as torch_scatter does).
     # -fno-trapping-math changes no result; without it GCC will not turn the LeakyReLU selects
     # of the per-edge loops into vector blends (it keeps a branch per element).
-    # -ffp-contract=fast lets the AVX2 / AVX-512 versions (csrc/simd.h) fuse a * b + c into
+    # -ffp-contract=fast lets the AVX2 / AVX-512 versions (cpu/simd.h) fuse a * b + c into
     # one FMA (rounded once), as GCC does by default outside ISO modes.
     extension = CppExtension(
         'gat_pyg.kernels._C', SOURCES,
         extra_compile_args={'cxx': ['-O3', '-fopenmp', '-fno-trapping-math', '-ffp-contract=fast',
                                    '-Wno-psabi', '-g0']},
-        depends=['gat_pyg/kernels/csrc/' + name
-                 for name in ('attention.h', 'ops.h', 'simd.h')])
+        depends=[CPU + name for name in ('attend.h', 'common.h', 'simd.h')])
     return {'ext_modules': [extension],
             'cmdclass': {'build_ext': OptionalBuildExtension.with_options(use_ninja=True)}}
 

@@ -34,10 +34,12 @@ CASES = (('ours', 'sparse'), ('pyg', 'dense'), ('pyg', 'sparse'), ('floor', 'spa
 def projection_only(conv_class):
     """``conv_class`` without its attention: the projection, heads (concatenated or averaged)
     and bias of the layer, and nothing of the graph."""
+    from gat_pyg.nn.functional import linear
+
     class ProjectionOnly(conv_class):
         def forward(self, x, edge_index, *args, **kwargs):
             src_lin = self.lin if getattr(self, 'lin', None) is not None else self.lin_l
-            h = self.linear(src_lin, x).view(-1, self.heads, self.out_channels)
+            h = linear(src_lin, x).view(-1, self.heads, self.out_channels)
             return self.combine_heads(h)
     return ProjectionOnly
 

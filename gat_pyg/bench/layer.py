@@ -73,7 +73,8 @@ def build(workload: str, layer: str, impl: str, num_edges: int, num_nodes: Optio
                    ('gatv2', 'ours'): gat_pyg.GATv2Conv, ('gatv2', 'pyg'): pyg_nn.GATv2Conv}
         module = classes[(layer, impl)](64, 8, heads=8)
         x.requires_grad_()
-    cache = getattr(module, '_graph_cache', None)
+    # Our layers and models keep the graph they prepared (PyG's have nothing to forget).
+    cache = getattr(module, 'graph_cache', None)
     return module, x, graphs, (cache.clear if cache is not None else None)
 
 

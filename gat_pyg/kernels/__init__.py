@@ -1,37 +1,75 @@
-"""Native (C++/OpenMP) fused attention kernels, registered as ``torch.ops.gat_pyg`` operators.
+"""The operators every layer is built on, and their kernels per device (``torch.ops.gat_pyg``).
 
-* :func:`available` / :func:`supports`: whether the library is loaded / takes a given tensor;
-* :func:`instruction_set`: which compiled version of the kernels runs ('base' x86-64, 'avx2' or
-  'avx512', chosen from the CPU; ``GAT_PYG_ISA`` caps it);
-* :func:`gat_attention` / :func:`gatv2_attention`: autograd-aware fused attention
-  (documented in :mod:`gat_pyg.kernels.attention`);
-* :func:`feature_dropout`: dropout of a dense tensor from the kernels' hash (no random
-  tensor; backward regenerates the mask);
-* :func:`head_scores`: GAT's per-node, per-head scores ``<x[n, h, :], att[h, :]>``;
-* :func:`sparse_linear` / :func:`sparse_dropout`: the product of sparse bag-of-words features
-  with a dense weight (and its backward), and dropout of their stored entries
-  (:mod:`gat_pyg.kernels.sparse`).
+Operators (schemas, fake kernels, pure-torch references and autograd; one module each):
 
-The library is built with the package when a C++ compiler and torch are present at install
-time (see ``setup.py``). Set ``GAT_PYG_NATIVE=0`` to leave it unloaded (the layers then take
-their pure-torch paths); :func:`load_error` says why it is not available. Whether it loaded is
-logged once at debug level on the ``gat_pyg.kernels`` logger.
+* :func:`gat_attention` / :func:`gatv2_attention` (:mod:`~gat_pyg.kernels.attend`): score,
+  segment softmax, attention and message dropout and aggregation in one call;
+* :func:`head_scores` (:mod:`~gat_pyg.kernels.head_scores`): GAT's per-node, per-head
+  half-scores;
+* :func:`feature_dropout` / :func:`sparse_dropout` (:mod:`~gat_pyg.kernels.dropout`): dropout
+  of dense features and of a sparse tensor's stored entries;
+* :func:`sparse_linear` (:mod:`~gat_pyg.kernels.sparse_linear`): the projection of sparse
+  bag-of-words features.
+
+Kernels (backends; :mod:`~gat_pyg.kernels.dispatch` says how one is chosen):
+
+* ``native``: C++/OpenMP on the CPU (:mod:`~gat_pyg.kernels.native`; :func:`available` says
+  whether it loaded, :func:`load_error` why not, ``GAT_PYG_NATIVE=0`` keeps it unloaded);
+* ``csr``: pure torch on ``torch.sparse`` CSR products, for every device without a kernel
+  (:mod:`~gat_pyg.kernels.csr`);
+* ``triton``: Triton, for CUDA when ``GAT_PYG_TRITON=1`` (:mod:`~gat_pyg.kernels.triton`).
+
+:func:`kernel_for` and :func:`kernel_table` tell what runs where; the rest (other devices and
+dtypes, function transforms, forward-mode AD) runs each operator's reference.
 """
-from gat_pyg.kernels.attention import (SUPPORTED_DTYPES, available, feature_dropout,
-                                       gat_attention, gatv2_attention, head_scores, supports)
-from gat_pyg.kernels.library import instruction_set, load_error
-from gat_pyg.kernels.sparse import sparse_dropout, sparse_linear
+from gat_pyg.kernels import csr as _csr
+from gat_pyg.kernels import native as _native
+from gat_pyg.kernels.attend import gat_attention, gatv2_attention
+from gat_pyg.kernels.dispatch import (kernel_for, kernel_table, record_kernel, recording,
+                                      reference_reason, register_kernel)
+from gat_pyg.kernels.dispatch import use_backend as _use_backend
+from gat_pyg.kernels.dropout import feature_dropout, sparse_dropout
+from gat_pyg.kernels.head_scores import head_scores
+from gat_pyg.kernels.native import available, instruction_set, load_error
+from gat_pyg.kernels.sparse_linear import sparse_linear
+
+for _name, (_fn, _dtypes) in _csr.kernels().items():
+    register_kernel(_name, '*', _csr.BACKEND, _fn, _dtypes)
+_native.load()
+
+BACKENDS = {_csr.BACKEND: _csr.kernels}
+"""Backends whose Python kernels :func:`use_backend` can register for a device."""
+
+
+def use_backend(backend: str, device: str):
+    """A context manager within which ``backend``'s Python kernels (``'csr'``) serve
+    ``device`` (``'cpu'``, ``'cuda'``), over the kernels it had: e.g. to run the pure-torch
+    CSR kernels on the CPU while the C++ library is loaded. Not thread-safe (for tests and
+    comparisons).
+
+    Raises:
+        ValueError: an unknown backend.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f'backend: expected one of {sorted(BACKENDS)}, got {backend!r}')
+    return _use_backend(backend, device, BACKENDS[backend]())
+
 
 __all__ = [
-    'SUPPORTED_DTYPES',
     'available',
-    'supports',
     'load_error',
     'instruction_set',
+    'kernel_for',
+    'kernel_table',
+    'use_backend',
+    'recording',
+    'reference_reason',
+    'register_kernel',
+    'record_kernel',
     'gat_attention',
     'gatv2_attention',
-    'feature_dropout',
     'head_scores',
-    'sparse_linear',
+    'feature_dropout',
     'sparse_dropout',
+    'sparse_linear',
 ]

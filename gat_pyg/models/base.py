@@ -21,7 +21,8 @@ from torch_geometric.nn.resolver import activation_resolver
 from torch_geometric.typing import Adj
 from tqdm.auto import tqdm
 
-from gat_pyg.nn.attention import AttentionConv
+from gat_pyg.checks import check_probability
+from gat_pyg.nn.attention_conv import AttentionConv
 from gat_pyg.models.inference import Block, NodeBlocks, NodeRows
 from gat_pyg.nn.functional import dropout_features
 from gat_pyg.nn.graph import GraphCache, PreparedGraph
@@ -65,15 +66,14 @@ class BaseModel(Module):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f'{type(self).__name__}: {name} must be a positive int, '
                                  f'got {value!r}')
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f'{type(self).__name__}: dropout must be in [0, 1), got {dropout}')
+        check_probability(dropout, 'dropout')
         self.in_channels = in_channels
         self.hidden_channels = hidden_channels
         self.out_channels = out_channels
         self.num_layers = num_layers
         self.dropout = dropout
         self.act = activation_resolver(act) if act is not None else torch.nn.Identity()
-        self._graph_cache = GraphCache()
+        self.graph_cache = GraphCache()
         self.convs = ModuleList()
         width = in_channels
         for i in range(num_layers):
@@ -144,12 +144,8 @@ class BaseModel(Module):
         if not all(isinstance(c, AttentionConv) and c.add_self_loops == first.add_self_loops
                    for c in self.convs):
             return edge_index
-        key = (num_nodes, first.add_self_loops)
-        graph = self._graph_cache.get(edge_index, key)
-        if graph is None:
-            graph = first.prepare(edge_index, num_nodes)
-            self._graph_cache.put(edge_index, key, graph)
-        return graph
+        return self.graph_cache.prepare(edge_index, (num_nodes, first.add_self_loops),
+                                         lambda: first.prepare(edge_index, num_nodes))
 
     @torch.no_grad()
     def inference(self, data_or_x: Union[Data, Tensor], edge_index: Optional[Tensor] = None, *,

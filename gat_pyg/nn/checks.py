@@ -12,7 +12,16 @@ from torch import Tensor
 from torch_geometric.typing import SparseTensor
 from torch_geometric.utils import is_torch_sparse_tensor
 
+from gat_pyg.checks import check_probability
+
 FILL_VALUE_REDUCTIONS = ('add', 'sum', 'mean', 'min', 'max', 'mul')
+
+
+class EdgeFeatureError(ValueError, NotImplementedError):
+    """Edge features (or edge weights) in a form the layers cannot use: a sparse adjacency with
+    values, or ``edge_attr`` with a sparse adjacency and ``add_self_loops=True``. Both a
+    ``ValueError`` (the package's kind for bad input) and a ``NotImplementedError`` (what PyG's
+    layers raise there, so code written for them still catches it)."""
 
 
 def shape_of(t: Tensor) -> list:
@@ -28,12 +37,6 @@ def check_num_nodes(num_nodes, name: str = 'num_nodes') -> int:
             or num_nodes < 0:
         raise ValueError(f"{name}: expected a non-negative integer, got {num_nodes!r}")
     return int(num_nodes)
-
-
-def check_probability(value, name: str) -> None:
-    """A dropout probability: a number in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{name}: expected a probability in [0, 1), got {value!r}")
 
 
 def check_hyperparameters(out_channels: int, heads: int, dropout: float,
@@ -124,14 +127,23 @@ def check_size(size, x_src: Tensor, x_dst: Optional[Tensor]) -> Optional[Tuple[i
     if size is None:
         return None
     if (not isinstance(size, (tuple, list)) or len(size) != 2
-            or not all(isinstance(s, int) and s >= 0 for s in size)):
+            or not all(_is_size(s) for s in size)):
         raise ValueError(f"size: expected None or a pair (num_src_nodes, num_dst_nodes) of "
                          f"non-negative integers, got {size!r}")
+    if isinstance(size[0], torch.SymInt) or isinstance(size[1], torch.SymInt):
+        # torch.compile / torch.export: comparing symbolic sizes would guard on them.
+        return tuple(size)
     if size[0] != x_src.size(0) or (x_dst is not None and size[1] != x_dst.size(0)):
         have = (x_src.size(0), None if x_dst is None else x_dst.size(0))
         raise ValueError(f"size: {tuple(size)} disagrees with the node features, which have "
                          f"(num_src, num_dst) = {have}")
     return tuple(size)
+
+
+def _is_size(value) -> bool:
+    if isinstance(value, torch.SymInt):
+        return True
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def check_graph(edge_index, num_src: int, num_dst: Optional[int]) -> None:
@@ -141,7 +153,7 @@ def check_graph(edge_index, num_src: int, num_dst: Optional[int]) -> None:
     """
     if isinstance(edge_index, SparseTensor) and not isinstance(edge_index, Tensor):
         rows, cols = edge_index.sparse_sizes()
-        _check_adjacencyshape_of((rows, cols), num_src, num_dst)
+        _check_adjacency_shape((rows, cols), num_src, num_dst)
         return
     if not isinstance(edge_index, Tensor):
         raise TypeError("edge_index: expected a LongTensor of shape [2, num_edges], a "
@@ -151,7 +163,7 @@ def check_graph(edge_index, num_src: int, num_dst: Optional[int]) -> None:
         if edge_index.dim() != 2:
             raise ValueError("edge_index: expected a 2-D sparse adjacency [num_dst, "
                              f"num_src], got shape {shape_of(edge_index)}")
-        _check_adjacencyshape_of(tuple(edge_index.shape), num_src, num_dst)
+        _check_adjacency_shape(tuple(edge_index.shape), num_src, num_dst)
         return
     if edge_index.dtype.is_floating_point or edge_index.dtype.is_complex \
             or edge_index.dtype == torch.bool:
@@ -176,7 +188,7 @@ def check_graph(edge_index, num_src: int, num_dst: Optional[int]) -> None:
                              f"{num_dst} target nodes")
 
 
-def _check_adjacencyshape_of(shape, num_src: int, num_dst: Optional[int]) -> None:
+def _check_adjacency_shape(shape, num_src: int, num_dst: Optional[int]) -> None:
     rows, cols = shape
     if cols != num_src or (num_dst is not None and rows != num_dst):
         expected = f"[{num_dst if num_dst is not None else 'num_dst'}, {num_src}]"

@@ -7,29 +7,12 @@ from torch import Tensor
 from torch.nn import Parameter
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import glorot
-from torch_geometric.typing import OptTensor
+from torch_geometric.typing import OptPairTensor, OptTensor
 
 from gat_pyg import kernels
-from gat_pyg.nn.attention import AttentionConv
-from gat_pyg.nn.functional import native_eager
+from gat_pyg.nn.attention_conv import AttentionConv
+from gat_pyg.nn.functional import linear
 from gat_pyg.nn.graph import PreparedGraph
-
-
-def dot_heads(h: Tensor, att: Tensor) -> Tensor:
-    """``(h * att).sum(-1)``: per node and head, ``[N, H, C] x [1, H, C] -> [N, H]``.
-
-    With the native kernels (a ``[N, H, C]`` CPU tensor, outside compilers, transforms and
-    traces) one call of :func:`gat_pyg.kernels.head_scores` each way. Otherwise one matrix
-    product with the block-diagonal ``[H * C, H]`` matrix holding each head's vector, which
-    costs less than the broadcast product and its reduction (and their backward) on large
-    graphs.
-    """
-    heads, channels = att.shape[-2:]
-    if h.dim() == 3 and h.dtype == att.dtype and native_eager(h, kernels.SUPPORTED_DTYPES):
-        return kernels.head_scores(h, att.reshape(heads, channels))   # one native pass each way
-    eye = torch.eye(heads, dtype=att.dtype, device=att.device)
-    block = (att.reshape(heads, channels, 1) * eye.view(heads, 1, heads))
-    return h.reshape(*h.shape[:-2], heads * channels) @ block.view(heads * channels, heads)
 
 
 def _to(t: OptTensor, dtype: torch.dtype) -> OptTensor:
@@ -82,6 +65,8 @@ class GATConv(AttentionConv):
           :math:`(|\mathcal{E}'|, H)` attention weights.
     """
 
+    edge_updater_type = {'alpha': OptPairTensor, 'edge_attr': OptTensor}
+
     def __init__(
         self,
         in_channels: Union[int, Tuple[int, int]],
@@ -129,16 +114,23 @@ class GATConv(AttentionConv):
         shape = (-1, self.heads, self.out_channels)
         lin_src = self.lin if self.lin is not None else self.lin_src
         lin_dst = self.lin if self.lin is not None else self.lin_dst
-        h_src = self.linear(lin_src, x_src).view(shape)
+        h_src = linear(lin_src, x_src).view(shape)
         if x_dst is None:
             return h_src, None
         if x_dst is x_src and lin_dst is lin_src:
             return h_src, h_src
-        return h_src, self.linear(lin_dst, x_dst).view(shape)
+        return h_src, linear(lin_dst, x_dst).view(shape)
 
     def node_scores(self, h_src: Tensor, h_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
-        return dot_heads(h_src, self.att_src), None if h_dst is None else \
-            dot_heads(h_dst, self.att_dst)
+        """The per-node halves ``<W x_j, a_s>`` and ``<W x_i, a_t>``, ``[N, H]`` each
+        (:func:`gat_pyg.kernels.head_scores`; ``h`` may have leading batch dimensions)."""
+        def scores(h: Tensor, att: Tensor) -> Tensor:
+            flat = h.reshape(-1, self.heads, self.out_channels)
+            out = kernels.head_scores(flat, att.view(self.heads, self.out_channels).to(h.dtype),
+                                      check=False)
+            return out.view(*h.shape[:-1])
+        return scores(h_src, self.att_src), None if h_dst is None else \
+            scores(h_dst, self.att_dst)
 
     def edge_score(self, s_j: Tensor, s_i: OptTensor, edge_attr: OptTensor) -> Tensor:
         score = s_j if s_i is None else s_j + s_i
@@ -154,15 +146,29 @@ class GATConv(AttentionConv):
         :math:`\mathbf{a}_e`; folding :math:`\mathbf{a}_e` into :math:`\mathbf{\Theta}_e`
         first (``[H, D]``) gives the same numbers without an E x H x C tensor.
         """
+        if edge_attr.dim() == 1:
+            edge_attr = edge_attr.view(-1, 1)
         weight = self.lin_edge.weight.view(self.heads, self.out_channels, -1)
         folded = (weight * self.att_edge.view(self.heads, self.out_channels, 1)).sum(dim=1)
-        return edge_attr @ folded.t()
+        return edge_attr @ folded.t().to(edge_attr.dtype)
 
-    def native_attention(self, graph: PreparedGraph, h_src: Tensor, s_src: Tensor,
-                         s_dst: OptTensor, edge_attr: OptTensor) -> Tuple[Tensor, Tensor]:
-        s_edge = None if edge_attr is None else self.edge_attr_score(edge_attr)
+    def attend(self, graph: PreparedGraph, h_src: Tensor, s_src: Tensor, s_dst: OptTensor,
+               edge_attr: OptTensor) -> Tuple[Tensor, Tensor]:
         dtype = h_src.dtype
-        return kernels.gat_attention(*self.kernel_graph(graph, s_src, s_dst, s_edge, h_src),
-                                     s_src.to(dtype), _to(s_dst, dtype), _to(s_edge, dtype),
+        s_edge = None if edge_attr is None else self.edge_attr_score(edge_attr).to(dtype)
+        s_dst = _to(s_dst, dtype)
+        backward = self.backward_needed(s_src, s_dst, s_edge, h_src)
+        return kernels.gat_attention(*graph.tensors(backward), s_src.to(dtype), s_dst, s_edge,
                                      h_src, self.negative_slope, self.dropout, self.training,
-                                     self.message_dropout)
+                                     self.message_dropout, strict=self.strict, check=False)
+
+    def edge_update_inputs(self, s_src: Tensor, s_dst: OptTensor) -> dict:
+        return {'alpha': (s_src, s_dst)}
+
+    def edge_update(self, alpha_j: Tensor, alpha_i: OptTensor, edge_attr: OptTensor,
+                    index: Tensor, ptr: OptTensor, dim_size: Optional[int]) -> Tensor:
+        # PyG's GATConv.edge_update signature (alpha_j, alpha_i: the node scores of each edge's
+        # ends), so that subclasses written for PyG's layer override the same hook.
+        return self.normalize(self.edge_score(alpha_j, alpha_i, edge_attr
+                                              if self.lin_edge is not None else None),
+                              index, ptr, dim_size)

@@ -7,11 +7,11 @@ from torch import Tensor
 from torch.nn import Parameter
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import glorot
-from torch_geometric.typing import OptTensor
+from torch_geometric.typing import OptTensor, PairTensor
 
 from gat_pyg import kernels
-from gat_pyg.nn.attention import AttentionConv
-from gat_pyg.nn.fused import blocked_gatv2_score
+from gat_pyg.nn.attention_conv import AttentionConv
+from gat_pyg.nn.functional import linear
 from gat_pyg.nn.graph import PreparedGraph
 
 
@@ -29,8 +29,9 @@ class GATv2Conv(AttentionConv):
         + \mathbf{\Theta}_{e} \mathbf{e}_{j,i}\big)\Big)
 
     The non-linearity sits between :math:`\mathbf{a}` and the sum, so unlike GAT the score does
-    not split into per-node scalars: it needs a vector per edge. The fused path forms those
-    vectors in bounded blocks of edges and recomputes them in backward.
+    not split into per-node scalars: it needs a vector per edge. The kernels form each edge's
+    vector on the fly (the C++ and Triton ones) or in bounded blocks of edges (the ``csr`` one)
+    and recompute it in backward, so no ``E x H x C`` tensor is held.
 
     Args:
         in_channels (int or tuple): Input features, ``-1`` (lazy), or ``(source, target)``.
@@ -59,6 +60,8 @@ class GATv2Conv(AttentionConv):
           ``concat=False``); with ``return_attention_weights`` also the edges and
           :math:`(|\mathcal{E}'|, H)` attention weights.
     """
+
+    edge_updater_type = {'x': PairTensor, 'edge_attr': OptTensor}
 
     def __init__(
         self,
@@ -125,10 +128,10 @@ class GATv2Conv(AttentionConv):
                              f"matrix, so x_src and x_dst need the same width, got "
                              f"{x_src.size(-1)} and {x_dst.size(-1)}")
         shape = (-1, self.heads, self.out_channels)
-        h_src = self.linear(self.lin_l, x_src).view(shape)
+        h_src = linear(self.lin_l, x_src).view(shape)
         if x_dst is x_src and self.share_weights:
             return h_src, h_src
-        return h_src, self.linear(self.lin_r, x_dst).view(shape)
+        return h_src, linear(self.lin_r, x_dst).view(shape)
 
     def node_scores(self, h_src: Tensor, h_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
         return h_src, h_dst
@@ -139,19 +142,27 @@ class GATv2Conv(AttentionConv):
             z = z + self.lin_edge(edge_attr).view(-1, self.heads, self.out_channels)
         return (F.leaky_relu(z, self.negative_slope) * self.att).sum(dim=-1)
 
-    def native_attention(self, graph: PreparedGraph, h_src: Tensor, s_src: Tensor,
-                         s_dst: OptTensor, edge_attr: OptTensor) -> Tuple[Tensor, Tensor]:
+    def attend(self, graph: PreparedGraph, h_src: Tensor, s_src: Tensor, s_dst: OptTensor,
+               edge_attr: OptTensor) -> Tuple[Tensor, Tensor]:
+        # s_src is h_src (node_scores): the operator reads one tensor as x_l and h_src, and its
+        # backward then sums their gradients in one buffer.
         dtype = h_src.dtype
         w_edge = None if edge_attr is None else self.lin_edge.weight.to(dtype)
         edge_attr = None if edge_attr is None else edge_attr.to(dtype)
         att = self.att.view(self.heads, self.out_channels).to(dtype)
-        return kernels.gatv2_attention(
-            *self.kernel_graph(graph, s_src, s_dst, att, edge_attr, w_edge, h_src),
-            s_src.to(dtype), s_dst.to(dtype), att, edge_attr, w_edge, h_src,
-            self.negative_slope, self.dropout, self.training, self.message_dropout)
+        s_dst = s_dst.to(dtype)
+        backward = self.backward_needed(h_src, s_dst, att, edge_attr, w_edge)
+        return kernels.gatv2_attention(*graph.tensors(backward), h_src, s_dst, att, edge_attr,
+                                       w_edge, h_src, self.negative_slope, self.dropout,
+                                       self.training, self.message_dropout, strict=self.strict,
+                                       check=False)
 
-    def sorted_edge_score(self, s_src: Tensor, s_dst: OptTensor, graph: PreparedGraph,
-                          edge_attr: OptTensor) -> Tensor:
-        w_edge = None if edge_attr is None else self.lin_edge.weight
-        return blocked_gatv2_score(s_src, s_dst, self.att, edge_attr, w_edge, graph.src,
-                                   graph.dst, self.negative_slope)
+    def edge_update_inputs(self, s_src: Tensor, s_dst: OptTensor) -> dict:
+        return {'x': (s_src, s_dst)}
+
+    def edge_update(self, x_j: Tensor, x_i: Tensor, edge_attr: OptTensor, index: Tensor,
+                    ptr: OptTensor, dim_size: Optional[int]) -> Tensor:
+        # PyG's GATv2Conv.edge_update signature (x_j, x_i: the projected ends of each edge).
+        return self.normalize(self.edge_score(x_j, x_i, edge_attr
+                                              if self.lin_edge is not None else None),
+                              index, ptr, dim_size)

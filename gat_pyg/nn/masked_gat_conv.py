@@ -1,26 +1,31 @@
 r"""Masked graph attention: GAT or GATv2 scores restricted to the pairs an adjacency mask allows.
 
-Both layers here are attention layers of the package's core (:class:`~gat_pyg.AttentionConv`,
-a ``MessagePassing``), combined with the score of :class:`~gat_pyg.GATConv` or
-:class:`~gat_pyg.GATv2Conv` (``score='gat' | 'gatv2'``): ``MaskedGATConv(..., score='gatv2')``
-builds an instance of a class that derives from both :class:`MaskedGATConv` and
-:class:`~gat_pyg.GATv2Conv`, so the score formulas and their parameters (``lin``, ``att_src``,
-``att``, ...) exist once, in the variant, and the layer is whatever PyG's tools that walk
-``MessagePassing`` modules expect. Self-loops are never added: the mask alone decides which
-pairs exist.
+Four explicit classes, one per (path, score), each a subclass of the variant whose score it
+uses, so the score formulas and their parameters (``lin``, ``att_src``, ``att``, ...) exist
+once, in the variant, and the layer is whatever PyG's tools that walk ``MessagePassing``
+modules expect:
 
-* :class:`MaskedGATConv` prepares its graph straight from the mask (``mask.nonzero()`` is already
-  target-major, so nothing is sorted) and runs the core's forward: the sparse path, fused, for
-  one graph ``[N, F]``;
-* :class:`DenseMaskedGATConv` calls the variant's ``project`` / ``node_scores`` / ``edge_score``
-  on broadcast ``[B, 1, N, ...]`` / ``[B, N, 1, ...]`` node scores, which yields every pair's
-  score ``[B, N, N, H]`` at once, then normalises with :func:`masked_softmax`: the dense path
-  for batches ``[B, N, F]`` of small graphs (label graphs: ``N`` is tens to hundreds).
+================================  =================================  ===========================
+score                             one graph ``[N, F]`` (sparse)      a batch ``[B, N, F]`` (dense)
+================================  =================================  ===========================
+GAT (:class:`~gat_pyg.GATConv`)     :class:`MaskedGATConv`             :class:`DenseMaskedGATConv`
+GATv2 (:class:`~gat_pyg.GATv2Conv`) :class:`MaskedGATv2Conv`           :class:`DenseMaskedGATv2Conv`
+================================  =================================  ===========================
 
-Both have the same parameters under the same names (the variant's, ``res.weight``, ``beta``),
-apply the same dropouts in the same places (:func:`~gat_pyg.nn.functional.dropout_features`),
-and give the same numbers graph by graph. Checkpoints saved when these layers held their variant
-as ``conv`` (``conv.lin.weight``, ...) still load.
+Self-loops are never added: the mask alone decides which pairs exist.
+
+* the sparse layers prepare their graph straight from the mask (``mask.nonzero()`` is already
+  target-major, so nothing is sorted), cached in the layer's one graph cache like any input
+  graph, and run the core's forward: the attention operators, for one graph;
+* the dense layers call the variant's ``project`` / ``node_scores`` / ``edge_score`` on
+  broadcast ``[B, 1, N, ...]`` / ``[B, N, 1, ...]`` node scores, which yields every pair's score
+  ``[B, N, N, H]`` at once, then normalise with :func:`masked_softmax`: for batches of small
+  graphs (label graphs: ``N`` is tens to hundreds).
+
+A sparse and a dense layer of one score have the same parameters under the same names (the
+variant's, ``res.weight``, ``beta``), apply the same dropouts in the same places, and give the
+same numbers graph by graph. Checkpoints saved when these layers held their variant as ``conv``
+(``conv.lin.weight``, ...) still load.
 """
 import math
 import numbers
@@ -35,14 +40,11 @@ from torch_geometric.utils import is_torch_sparse_tensor
 from torch_geometric.utils.sparse import index2ptr
 
 from gat_pyg.nn import checks
-from gat_pyg.nn.attention import AttentionConv
 from gat_pyg.nn.functional import dropout_features
 from gat_pyg.nn.gat_conv import GATConv
 from gat_pyg.nn.gatv2_conv import GATv2Conv
-from gat_pyg.nn.graph import GraphCache, PreparedGraph, prepare_graph
+from gat_pyg.nn.graph import PreparedGraph, prepare_graph
 from gat_pyg.nn.mask import as_bool_mask
-
-SCORES = {'gat': GATConv, 'gatv2': GATv2Conv}
 
 # Arguments of the variants that a masked layer sets itself, and why.
 _FIXED_ARGUMENTS = {
@@ -86,19 +88,12 @@ def masked_softmax(scores: Tensor, mask: Tensor, dim: int) -> Tensor:
     return weights / total.masked_fill(total == 0, 1.0)
 
 
-class _MaskedAttention(AttentionConv):
-    """What both masked layers share: the choice of score, the beta residual, the activation,
-    and the loading of checkpoints from the time the variant was held as ``conv``."""
-
-    def __new__(cls, *args, score: str = 'gat', **kwargs):
-        # The public classes stand for "this layer with some score": build the subclass that
-        # combines this layer with the chosen variant (pickle and copy re-enter here with that
-        # subclass itself, and no arguments).
-        if cls in _WITH_SCORE:
-            if score not in SCORES:
-                raise ValueError(f"score: expected one of {sorted(SCORES)}, got {score!r}")
-            cls = _WITH_SCORE[cls][score]
-        return super().__new__(cls)
+class _MaskedAttention:
+    """What every masked layer shares, ahead of its variant in the method order: the fixed
+    arguments, the beta residual, the activation, and the loading of checkpoints from the time
+    the variant was held as ``conv``. ``score`` names the variant's score in ``repr``."""
+    score: str = ''
+    other_score: str = ''
 
     def __init__(
         self,
@@ -106,7 +101,6 @@ class _MaskedAttention(AttentionConv):
         out_channels: int,
         heads: int = 1,
         concat: bool = True,
-        score: str = 'gat',
         negative_slope: float = 0.2,
         dropout: float = 0.0,
         bias: bool = True,
@@ -115,9 +109,13 @@ class _MaskedAttention(AttentionConv):
         act: Union[str, Callable, None] = None,
         **kwargs,
     ):
+        if 'score' in kwargs:
+            raise TypeError(f"score: {type(self).__name__} computes {self.score}'s score; "
+                            f"{self.other_score} computes the other one (there is one class "
+                            f"per score, no score argument)")
         for name, why in _FIXED_ARGUMENTS.items():
             if name in kwargs:
-                raise ValueError(f"{name}: not an argument of {self._public_name()}: {why}")
+                raise ValueError(f"{name}: not an argument of {type(self).__name__}: {why}")
         checks.check_in_channels(in_channels)
         if not isinstance(in_channels, int):
             raise ValueError(f"in_channels: a mask is square [N, N] (sources and targets are "
@@ -136,7 +134,6 @@ class _MaskedAttention(AttentionConv):
         super().__init__(in_channels, out_channels, heads=heads, concat=concat,
                          negative_slope=negative_slope, dropout=dropout, add_self_loops=False,
                          bias=bias, **kwargs)
-        self.score = score
         self.beta_init = None if beta is None else float(beta)
         if beta is None:
             self.register_parameter('beta', None)
@@ -150,7 +147,6 @@ class _MaskedAttention(AttentionConv):
             del self.res   # the core registered it as an absent parameter (residual=False)
             self.res = Linear(in_channels, out_width, bias=False, weight_initializer='glorot')
         self.act = activation_resolver(act) if isinstance(act, str) else act
-        self._mask_graphs = GraphCache()
         self._register_load_state_dict_pre_hook(_load_held_variant_keys)
         self.reset_parameters()
 
@@ -169,13 +165,9 @@ class _MaskedAttention(AttentionConv):
             out = self.act(out)
         return out
 
-    @classmethod
-    def _public_name(cls) -> str:
-        return next(c.__name__ for c in cls.__mro__ if c in _WITH_SCORE)
-
     def __repr__(self) -> str:
-        return (f'{self._public_name()}({self.in_channels}, {self.out_channels}, '
-                f'heads={self.heads}, score={self.score!r})')
+        return (f'{type(self).__name__}({self.in_channels}, {self.out_channels}, '
+                f'heads={self.heads})')
 
 
 def _load_held_variant_keys(state_dict, prefix, *args) -> None:
@@ -211,8 +203,6 @@ _LAYER_ARGS = r"""
         out_channels (int): Output features per head.
         heads (int, optional): Number of heads. (default: ``1``)
         concat (bool, optional): Concatenate heads, else average. (default: ``True``)
-        score (str, optional): ``'gat'`` (:class:`~gat_pyg.GATConv`'s score) or ``'gatv2'``
-            (:class:`~gat_pyg.GATv2Conv`'s). (default: ``'gat'``)
         negative_slope (float, optional): LeakyReLU slope of the score. (default: ``0.2``)
         dropout (float, optional): Dropout on the attention coefficients. (default: ``0.0``)
         bias (bool, optional): Additive bias :math:`\mathbf{b}`. (default: ``True``)
@@ -223,33 +213,16 @@ _LAYER_ARGS = r"""
         act (str or callable, optional): Activation :math:`\sigma` applied last, e.g.
             ``'leaky_relu'`` or ``torch.nn.LeakyReLU(0.2)``; ``None`` for the identity.
             (default: ``None``)
-        **kwargs (optional): Further arguments of the chosen variant (e.g.
-            ``share_weights=True`` for ``'gatv2'``); ``add_self_loops``, ``edge_dim``,
+        **kwargs (optional): Further arguments of the variant (e.g. ``share_weights=True`` for
+            the GATv2 score, ``message_dropout``); ``add_self_loops``, ``edge_dim``,
             ``fill_value`` and ``residual`` are not accepted (the mask and ``beta`` replace
             them).
 """
 
 
-class MaskedGATConv(_MaskedAttention):
-    __doc__ = r"""Graph attention over the pairs that a mask allows, one graph ``[N, F]``.
-
-    The mask (dense ``[N, N]``, torch.sparse ``[N, N]`` or an ``edge_index``) becomes an
-    ``edge_index`` and goes to the held :class:`~gat_pyg.GATConv` / :class:`~gat_pyg.GATv2Conv`
-    (attribute ``conv``, built with ``add_self_loops=False``), so this is the sparse path with the
-    fused CSR kernels. With the mask equal to a graph's adjacency including self-loops it
-    computes exactly what ``GATConv`` (or ``GATv2Conv``) computes on that graph. The conversion
-    of a dense or sparse mask is cached per mask tensor, like the variant caches its sorted graph.
-    For batches ``[B, N, F]`` use :class:`DenseMaskedGATConv`, which has the same parameters.
-""" + _LAYER_MATH + r"""
-    Args:""" + _LAYER_ARGS + r"""
-    Shapes:
-        - **input:** node features :math:`(N, F_{in})`; mask :math:`(N, N)` (``torch.bool``,
-          0/1 values, or torch.sparse with 0/1 stored values) or edge indices
-          :math:`(2, E)` (``torch.long``, row 0 sources, row 1 targets)
-        - **output:** :math:`(N, H \cdot F_{out})` (or :math:`F_{out}` if ``concat=False``);
-          with ``return_attention_weights`` also ``(edge_index, alpha)``,
-          :math:`(2, E)` and :math:`(E, H)`.
-    """
+class _SparseMasked(_MaskedAttention):
+    """The sparse path of a masked layer: the mask becomes the prepared graph of the core's
+    forward."""
 
     def forward(self, x: Tensor, mask: Tensor,
                 return_attention_weights: Optional[bool] = None):
@@ -267,12 +240,12 @@ class MaskedGATConv(_MaskedAttention):
                 target, then source).
         """
         if not isinstance(x, Tensor):
-            raise TypeError(f"x: MaskedGATConv takes node features [N, F] as a torch.Tensor, "
-                            f"got {type(x).__name__}")
+            raise TypeError(f"x: {type(self).__name__} takes node features [N, F] as a "
+                            f"torch.Tensor, got {type(x).__name__}")
         if x.dim() == 3:
-            raise ValueError(f"x: MaskedGATConv takes the node features [N, F] of one graph, "
-                             f"got a batch of shape {list(x.shape)}; use DenseMaskedGATConv "
-                             f"for batched [B, N, F] input")
+            raise ValueError(f"x: {type(self).__name__} takes the node features [N, F] of one "
+                             f"graph, got a batch of shape {list(x.shape)}; use "
+                             f"Dense{type(self).__name__} for batched [B, N, F] input")
         if x.dim() != 2:
             # The core's own check names the expected form.
             checks.split_node_features(x, self.in_channels)
@@ -291,11 +264,8 @@ class MaskedGATConv(_MaskedAttention):
         if not isinstance(mask, Tensor):
             raise TypeError(f"mask: expected a [N, N] bool mask (dense or torch.sparse) or a "
                             f"[2, E] edge_index, got {type(mask).__name__}")
-        graph = self._mask_graphs.get(mask, (num_nodes, ))
-        if graph is None:
-            graph = _mask_graph(mask, num_nodes)
-            self._mask_graphs.put(mask, (num_nodes, ), graph)
-        return graph
+        return self.graph_cache.prepare(mask, ('mask', num_nodes),
+                                         lambda: _mask_graph(mask, num_nodes))
 
 
 def _mask_graph(mask: Tensor, num_nodes: int) -> PreparedGraph:
@@ -328,29 +298,8 @@ def _mask_graph(mask: Tensor, num_nodes: int) -> PreparedGraph:
                          num_src=num_nodes, num_dst=num_nodes, add_self_loops=False)
 
 
-class DenseMaskedGATConv(_MaskedAttention):
-    __doc__ = r"""Graph attention over the pairs that a mask allows, batched ``[B, N, F]``.
-
-    The dense path: every pair's score ``[B, N, N, H]`` is formed at once by the held variant's
-    own ``edge_score`` on broadcast node scores (``[B, 1, N]`` sources against ``[B, N, 1]``
-    targets), normalised by :func:`masked_softmax`, and aggregated with a batched matrix
-    product. Memory is :math:`O(B N^2 H)` (GAT) or :math:`O(B N^2 H C)` (GATv2), fine for label
-    graphs; use :class:`MaskedGATConv` (same parameters, same numbers per graph) for large
-    sparse graphs. With ``beta=None`` and a mask that contains the diagonal, it equals
-    :class:`torch_geometric.nn.DenseGATConv` (``add_loop=True``) with the same weights, except
-    that here a masked-out node (``node_mask``) is not attended by the others either, and an
-    empty row gives zeros where DenseGATConv gives NaN.
-""" + _LAYER_MATH + r"""
-    Args:""" + _LAYER_ARGS + r"""
-    Shapes:
-        - **input:** node features :math:`(B, N, F_{in})`; mask :math:`(N, N)` shared by the
-          batch or :math:`(B, N, N)` (``torch.bool``, 0/1 values or torch.sparse); node mask
-          :math:`(B, N)` *(optional)*
-        - **output:** :math:`(B, N, H \cdot F_{out})` (or :math:`F_{out}` if
-          ``concat=False``), zero rows for masked-out nodes; with
-          ``return_attention_weights=True`` also :math:`(B, N, N, H)` weights,
-          ``alpha[b, i, j, h]`` = weight of source ``j`` in target ``i``'s update.
-    """
+class _DenseMasked(_MaskedAttention):
+    """The dense path of a masked layer: every pair of a batch of small graphs at once."""
 
     def forward(self, x: Tensor, mask: Tensor, node_mask: Optional[Tensor] = None,
                 return_attention_weights: bool = False):
@@ -441,15 +390,80 @@ class DenseMaskedGATConv(_MaskedAttention):
         return node_mask
 
 
-def _with_score(layer: type, variant: type) -> type:
-    """The class of ``layer`` with ``variant``'s score, registered in this module under a
-    stable name so that pickle finds it."""
-    name = f'{layer.__name__}{variant.__name__[:-4]}'   # e.g. MaskedGATConvGATv2
-    cls = type(name, (layer, variant), {'__module__': __name__, '__qualname__': name,
-                                        '__doc__': layer.__doc__})
-    globals()[name] = cls
-    return cls
+_SPARSE_DOC = r"""Graph attention over the pairs that a mask allows, one graph ``[N, F]``.
+
+    The mask (dense ``[N, N]``, torch.sparse ``[N, N]`` or an ``edge_index``) becomes a
+    :class:`~gat_pyg.nn.graph.PreparedGraph` without added self-loops, and the layer runs
+    {variant}'s forward on it: the attention operators (a kernel where the device has one).
+    With the mask equal to a graph's adjacency including self-loops it computes exactly what
+    {variant} computes on that graph. The conversion of a mask is cached while its contents
+    stay the same, in the layer's one graph cache. For batches ``[B, N, F]`` use
+    :class:`{dense}`, which has the same parameters.
+""" + _LAYER_MATH + r"""
+    Args:""" + _LAYER_ARGS + r"""
+    Shapes:
+        - **input:** node features :math:`(N, F_{in})`; mask :math:`(N, N)` (``torch.bool``,
+          0/1 values, or torch.sparse with 0/1 stored values) or edge indices
+          :math:`(2, E)` (``torch.long``, row 0 sources, row 1 targets)
+        - **output:** :math:`(N, H \cdot F_{out})` (or :math:`F_{out}` if ``concat=False``);
+          with ``return_attention_weights`` also ``(edge_index, alpha)``,
+          :math:`(2, E)` and :math:`(E, H)`.
+    """
 
 
-_WITH_SCORE = {layer: {score: _with_score(layer, variant) for score, variant in SCORES.items()}
-               for layer in (MaskedGATConv, DenseMaskedGATConv)}
+_DENSE_DOC = r"""Graph attention over the pairs that a mask allows, batched ``[B, N, F]``.
+
+    The dense path: every pair's score ``[B, N, N, H]`` is formed at once by {variant}'s
+    own ``edge_score`` on broadcast node scores (``[B, 1, N]`` sources against ``[B, N, 1]``
+    targets), normalised by :func:`masked_softmax`, and aggregated with a batched matrix
+    product. Memory is :math:`O(B N^2 H)` (GAT) or :math:`O(B N^2 H C)` (GATv2), fine for label
+    graphs; use :class:`{sparse}` (same parameters, same numbers per graph) for large
+    sparse graphs.{pyg}
+""" + _LAYER_MATH + r"""
+    Args:""" + _LAYER_ARGS + r"""
+    Shapes:
+        - **input:** node features :math:`(B, N, F_{in})`; mask :math:`(N, N)` shared by the
+          batch or :math:`(B, N, N)` (``torch.bool``, 0/1 values or torch.sparse); node mask
+          :math:`(B, N)` *(optional)*
+        - **output:** :math:`(B, N, H \cdot F_{out})` (or :math:`F_{out}` if
+          ``concat=False``), zero rows for masked-out nodes; with
+          ``return_attention_weights=True`` also :math:`(B, N, N, H)` weights,
+          ``alpha[b, i, j, h]`` = weight of source ``j`` in target ``i``'s update.
+    """
+
+
+_DENSE_GAT_PYG = r""" With ``beta=None`` and a mask that contains the diagonal, it equals
+    :class:`torch_geometric.nn.DenseGATConv` (``add_loop=True``) with the same weights, except
+    that here a masked-out node (``node_mask``) is not attended by the others either, and an
+    empty row gives zeros where DenseGATConv gives NaN."""
+
+
+def _doc(template: str, **names: str) -> str:
+    # str.format would read the LaTeX braces of the docstrings as fields.
+    for name, value in names.items():
+        template = template.replace('{' + name + '}', value)
+    return template
+
+
+class MaskedGATConv(_SparseMasked, GATConv):
+    __doc__ = _doc(_SPARSE_DOC, variant=':class:`~gat_pyg.GATConv`',
+                                 dense='DenseMaskedGATConv')
+    score, other_score = 'GAT', 'MaskedGATv2Conv'
+
+
+class MaskedGATv2Conv(_SparseMasked, GATv2Conv):
+    __doc__ = _doc(_SPARSE_DOC, variant=':class:`~gat_pyg.GATv2Conv`',
+                                 dense='DenseMaskedGATv2Conv')
+    score, other_score = 'GATv2', 'MaskedGATConv'
+
+
+class DenseMaskedGATConv(_DenseMasked, GATConv):
+    __doc__ = _doc(_DENSE_DOC, variant=':class:`~gat_pyg.GATConv`', sparse='MaskedGATConv',
+                                pyg=_DENSE_GAT_PYG)
+    score, other_score = 'GAT', 'DenseMaskedGATv2Conv'
+
+
+class DenseMaskedGATv2Conv(_DenseMasked, GATv2Conv):
+    __doc__ = _doc(_DENSE_DOC, variant=':class:`~gat_pyg.GATv2Conv`', sparse='MaskedGATv2Conv',
+                                pyg='')
+    score, other_score = 'GATv2', 'DenseMaskedGATConv'

@@ -7,6 +7,7 @@ builds E x H x C tensors on purpose; it is the meaning the kernels must reproduc
 Imported as ``kernel_reference`` (pytest puts this folder on ``sys.path``; the name differs from
 ``tests/nn/reference.py`` so both folders run in one session).
 """
+import types
 from dataclasses import dataclass
 from typing import Optional, Tuple
 
@@ -14,6 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 from torch_geometric.utils import softmax
+
+import gat_pyg.kernels  # noqa: F401  (registers the operators)
+from gat_pyg.kernels.dispatch import operator
+
+OPS = types.SimpleNamespace(**{name: operator(name) for name in (
+    'gat_forward', 'gatv2_forward', 'attention_dropout', 'feature_dropout', 'head_scores',
+    'sparse_linear', 'sparse_dropout')})
+"""The forward operators as the package calls them: the device's kernel with its autograd (or
+the reference where none runs). ``torch.ops.gat_pyg.*`` are the bare kernels, without autograd."""
 
 
 @dataclass

@@ -1,10 +1,12 @@
-"""Misuse is refused clearly: the Python wrappers raise TypeError / ValueError naming the
-argument before any native code runs; the native checks are a second line (RuntimeError)."""
+"""Misuse is refused clearly: the public functions raise TypeError / ValueError naming the
+argument before any kernel runs; the native checks are a second line (RuntimeError) for calls of
+torch.ops.gat_pyg.* itself."""
 import pytest
 import torch
 
 from gat_pyg import kernels
 from gat_pyg.kernels import gat_attention, gatv2_attention
+from gat_pyg.kernels.attend import GAT_FORWARD
 from kernel_reference import GRAPHS, sorted_graph
 
 ops = torch.ops.gat_pyg
@@ -52,53 +54,28 @@ def refused(error, name, call, *args, **kwargs):
     assert str(info.value).startswith(name), str(info.value)
 
 
-@pytest.mark.parametrize('dtype', [torch.float16, torch.int64])
-def test_unsupported_feature_dtypes_are_type_errors(graph, dtype):
-    refused(TypeError, 'h_src', call_gat, graph, **gat_inputs(graph, dtype))
-    refused(TypeError, 'x_l', call_gatv2, graph, **gatv2_inputs(graph, dtype))
-    assert not kernels.supports(torch.zeros(1, dtype=dtype))
-    assert kernels.supports(torch.zeros(1, dtype=torch.bfloat16))
-
-
-def test_mixed_feature_dtypes_are_type_errors(graph):
-    refused(TypeError, 's_dst', call_gat, graph, s_dst=torch.randn(4, 2, dtype=torch.float64))
-    refused(TypeError, 'att', call_gatv2, graph, att=torch.randn(2, 3, dtype=torch.float64))
-
-
-def test_index_dtypes_are_checked(graph):
-    refused(TypeError, 'ptr', call_gat, graph, ptr=graph.ptr.float())
-    refused(TypeError, 't_perm', call_gat, graph, t_perm=graph.t_perm.int())
-
-
-@pytest.mark.parametrize('name,bad', [
-    ('s_src', torch.randn(11, 3)),          # H differs from h_src
-    ('s_dst', torch.randn(5, 2)),           # N_dst differs from len(ptr) - 1
-    ('s_edge', torch.randn(29, 2)),         # not one row per edge
-    ('h_src', torch.randn(11, 2)),          # not [N_src, H, C]
-    ('s_src', torch.randn(10, 2)),          # N_src differs from h_src
-])
-def test_gat_shape_mismatches_are_value_errors(graph, name, bad):
-    refused(ValueError, name, call_gat, graph, **{name: bad})
-
-
-@pytest.mark.parametrize('name,bad', [
-    ('x_r', torch.randn(4, 2, 4)),          # C differs from x_l
-    ('x_r', torch.randn(3, 2, 3)),          # N_dst differs from len(ptr) - 1
-    ('att', torch.randn(3, 3)),             # H differs
-    ('h_src', torch.randn(11, 3, 3)),       # H differs
-    ('edge_attr', torch.randn(31, 5)),      # not one row per edge
-    ('w_edge', torch.randn(6, 4)),          # D differs from edge_attr
-])
-def test_gatv2_shape_mismatches_are_value_errors(graph, name, bad):
-    refused(ValueError, name, call_gatv2, graph, **{name: bad})
-
-
-def test_graph_shapes_are_checked(graph):
-    refused(ValueError, 't_ptr', call_gat, graph, t_ptr=graph.t_ptr[:-1])
-    refused(ValueError, 'src, t_col, t_perm', call_gat, graph, t_col=graph.t_col[:-1])
-    refused(ValueError, 'ptr', call_gat, graph, ptr=graph.ptr.view(1, -1))
+def test_non_floating_features_are_type_errors(graph):
+    refused(TypeError, 'h_src', call_gat, graph, **gat_inputs(graph, torch.int64))
+    refused(TypeError, 'x_l', call_gatv2, graph, **gatv2_inputs(graph, torch.int64))
     with pytest.raises(ValueError, match='edge_attr and w_edge'):
         call_gatv2(graph, w_edge=None)
+
+
+def test_a_dtype_without_a_kernel_runs_the_reference(graph):
+    """float16 has no CPU kernel: the operators run their reference (the numbers of float32 to
+    half precision), and which kernel runs is visible."""
+    assert kernels.kernel_for('gat_forward', 'cpu', torch.float16) is None
+    assert kernels.kernel_for('gat_forward', 'cpu', torch.bfloat16) == 'native'
+    inputs = gat_inputs(graph)
+    half = {k: v.half() for k, v in inputs.items()}
+    out, alpha = call_gat(graph, **half)
+    expected, expected_alpha = call_gat(graph, **inputs)
+    assert out.dtype == torch.float16
+    torch.testing.assert_close(out.float(), expected, atol=2e-2, rtol=2e-2)
+    torch.testing.assert_close(alpha.float(), expected_alpha, atol=2e-3, rtol=2e-2)
+    with pytest.raises(ValueError, match='fast_path=True: no kernel can run gat_forward here '
+                                         r'\(no kernel takes torch.float16 on cpu\)'):
+        gat_attention(*graph.args(), *half.values(), strict='fast_path=True')
 
 
 def test_dropout_is_checked(graph):
@@ -161,10 +138,10 @@ def test_gradients_need_the_transposed_order(graph):
     refused(ValueError, 't_ptr, t_col, t_perm', call_gat, graph, t_ptr=None, t_col=None,
             t_perm=None, **inputs)
     refused(ValueError, 't_ptr, t_col, t_perm', call_gat, graph, t_perm=None)
-    # Called directly, the op defers the complaint to backward.
-    out, _ = ops.gat_forward(graph.ptr, graph.src, None, None, None, inputs['s_src'], None,
-                             None, inputs['h_src'], 0.2, 0.0, None)
-    with pytest.raises(RuntimeError, match='backward needs the transposed order'):
+    # Called without the checks, the operator defers the complaint to backward.
+    out, _ = GAT_FORWARD(graph.ptr, graph.src, None, None, None, inputs['s_src'], None,
+                         None, inputs['h_src'], 0.2, 0.0, None)
+    with pytest.raises(ValueError, match="the kernels' backward reads the transposed order"):
         out.sum().backward()
 
 

@@ -54,7 +54,7 @@ for heads, channels in [(8, 8), (1, 7), (1, 8), (3, 5)]:
           [randn(n_src, heads, channels), randn(n_dst, heads, channels), randn(heads, channels),
            randn(e, 3), randn(heads * channels, 3), randn(n_src, heads, channels)])
 # The dropout masks are integer hashes: the same bits under every instruction set.
-ops = torch.ops.gat_pyg
+from kernel_reference import OPS as ops  # noqa: E402
 keep_att = ops.attention_dropout(torch.ones(1000, 3), 0.3, torch.tensor(9)).ne(0)
 keep_features = ops.feature_dropout(torch.ones(123, 17, dtype=torch.bfloat16), 0.6,
                                     torch.tensor(2)).ne(0)

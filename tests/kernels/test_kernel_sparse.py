@@ -1,14 +1,16 @@
 """Native sparse-feature operators: ``sparse_linear`` (X @ W^T and its backward) against dense
 products, NumPy and gradcheck; ``sparse_dropout`` against a NumPy replay of the kernels' hash;
-errors; and their use by the layers (``dropout_features`` on COO, ``sparse_linear`` of
-``gat_pyg.nn.fused``) against the pure-torch path."""
+errors; and their use by the layers (``dropout_features`` on COO, ``gat_pyg.nn.functional.linear``)
+against the csr kernels and the references."""
 import numpy as np
 import pytest
 import torch
 
+from torch_geometric.nn.dense.linear import Linear
+
 from gat_pyg import kernels
-from gat_pyg.nn.fused import SparseLinear, sparse_linear as layer_sparse_linear, to_csr
-from gat_pyg.nn.functional import dropout_features
+from gat_pyg.kernels.sparse_linear import SPARSE_LINEAR
+from gat_pyg.nn.functional import dropout_features, linear
 
 
 def _sparse(rows=40, cols=30, density=0.15, seed=0, dtype=torch.float32, empty_rows=(3, 17)):
@@ -57,10 +59,8 @@ def test_sparse_linear_gradients_equal_torch_sparse(index_dtype):
     kernels.sparse_linear(row, col, values, weight, 50).backward(grad)
     ref_weight = weight.detach().clone().requires_grad_()
     ref_values = x.values().clone().requires_grad_()
-    csr = to_csr(x)
-    full_row = x.indices()[0]
-    SparseLinear.apply(ref_values, ref_weight, csr.crow_indices(), csr.col_indices(), full_row,
-                       tuple(x.shape)).backward(grad)
+    with kernels.use_backend('csr', 'cpu'):   # torch's sparse products
+        kernels.sparse_linear(row, col, ref_values, ref_weight, 50).backward(grad)
     torch.testing.assert_close(weight.grad, ref_weight.grad, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(values.grad, ref_values.grad, atol=1e-5, rtol=1e-5)
 
@@ -154,11 +154,18 @@ def test_sparse_dropout_seeded_repeats_and_edge_cases():
     assert same[0] is indices and same[1] is values
     none = kernels.sparse_dropout(x.indices(), x.values(), 1.0)
     assert none[0].shape == (2, 0) and none[1].shape == (0, )
-    with pytest.raises(ValueError, match='not differentiable'):
-        kernels.sparse_dropout(x.indices(), x.values().clone().requires_grad_(), 0.5)
+    # Values that need a gradient get one (the kernel has no backward: the reference runs).
+    leaf = x.values().clone().requires_grad_()
+    torch.manual_seed(3)
+    kept = kernels.sparse_dropout(x.indices(), leaf, 0.5)
+    assert torch.equal(kept[0], a[0]) and torch.equal(kept[1].detach(), a[1])
+    kept[1].sum().backward()
+    assert torch.equal(leaf.grad, torch.zeros_like(leaf).index_fill_(
+        0, torch.nonzero((x.indices().unsqueeze(2) == a[0].unsqueeze(1)).all(0).any(1)).view(-1),
+        2.0))
     with pytest.raises(ValueError, match=r'values: expected one row per column of indices'):
         kernels.sparse_dropout(x.indices(), x.values()[:-1], 0.5)
-    with pytest.raises(ValueError, match=r'p: expected a float in \[0, 1\]'):
+    with pytest.raises(ValueError, match=r'p: expected a probability in \[0, 1\]'):
         kernels.sparse_dropout(x.indices(), x.values(), 1.5)
 
 
@@ -193,21 +200,26 @@ def test_dropout_features_on_coo_uses_the_native_mask():
 
 
 @pytest.mark.parametrize('layout', ['coo', 'csr'])
-def test_layer_sparse_linear_native_equals_pure_torch(layout, monkeypatch):
+def test_layer_projection_native_equals_csr_and_reference(layout):
     dense, x = _sparse(rows=60, cols=30, density=0.2)
     x = x if layout == 'coo' else x.to_sparse_csr()
-    weight = torch.randn(16, 30, requires_grad=True)
-    bias = torch.randn(16, requires_grad=True)
+    lin = Linear(30, 16)
     grad = torch.randn(60, 16)
-    out = layer_sparse_linear(x, weight, bias)
-    out.backward(grad)
-    native = (out.detach(), weight.grad.clone(), bias.grad.clone())
-    weight.grad = bias.grad = None
-    monkeypatch.setattr(kernels, 'available', lambda: False)
-    out = layer_sparse_linear(x, weight, bias)
-    out.backward(grad)
-    torch.testing.assert_close(native[0], out.detach(), atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(native[1], weight.grad, atol=1e-5, rtol=1e-5)
-    torch.testing.assert_close(native[2], bias.grad)
-    torch.testing.assert_close(native[0], dense @ weight.detach().t() + bias.detach(),
+    results = []
+    for run in ('native', 'csr', 'reference'):
+        lin.zero_grad()
+        if run == 'csr':
+            with kernels.use_backend('csr', 'cpu'):
+                out = linear(lin, x)
+        elif run == 'reference':
+            coo = x.to_sparse_coo().coalesce() if layout == 'csr' else x
+            out = SPARSE_LINEAR.reference(*coo.indices(), coo.values(), lin.weight, 60) + lin.bias
+        else:
+            out = linear(lin, x)
+        out.backward(grad)
+        results.append((out.detach(), lin.weight.grad.clone(), lin.bias.grad.clone()))
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(results[0][0], dense @ lin.weight.detach().t() + lin.bias.detach(),
                                atol=1e-5, rtol=1e-5)

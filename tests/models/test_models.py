@@ -90,8 +90,8 @@ def test_parameter_groups(name):
 
 
 def test_bad_arguments_are_named():
-    with pytest.raises(ValueError, match='dropout must be in'):
-        GCN(6, 4, 3, dropout=1.0)
+    with pytest.raises(ValueError, match=r'^dropout: expected a probability in \[0, 1\]'):
+        GCN(6, 4, 3, dropout=1.5)
     with pytest.raises(ValueError, match='num_layers must be a positive int'):
         MLP(6, 4, 3, num_layers=0)
     with pytest.raises(NotImplementedError):

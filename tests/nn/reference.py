@@ -22,7 +22,7 @@ THEIRS = {'gat': pyg_nn.GATConv, 'gatv2': pyg_nn.GATv2Conv}
 KINDS = tuple(OURS)
 
 # Every test taking ``fast_path`` runs each implementation (see tests/nn/conftest.py).
-FAST = pytest.mark.parametrize('fast_path', ['plain', 'fused', 'native'], indirect=True)
+FAST = pytest.mark.parametrize('fast_path', ['plain', 'csr', 'native'], indirect=True)
 
 # Tolerances of the issue: float32 outputs / attention, float32 gradients, fast vs plain path.
 OUT_TOL = dict(atol=1e-6, rtol=1e-5)

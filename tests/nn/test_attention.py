@@ -246,5 +246,7 @@ def test_message_dropout_keeps_each_source_value_or_zeroes_it(conv_cls, fast_pat
 
 
 def test_message_dropout_must_be_a_probability():
-    with pytest.raises(ValueError, match='message_dropout'):
-        gat_pyg.GATConv(4, 2, message_dropout=1.0)
+    with pytest.raises(ValueError, match=r'^message_dropout: expected a probability in \[0, 1\]'):
+        gat_pyg.GATConv(4, 2, message_dropout=1.5)
+    with pytest.raises(TypeError, match='^message_dropout: expected a probability'):
+        gat_pyg.GATConv(4, 2, message_dropout='0.5')

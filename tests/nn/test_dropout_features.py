@@ -1,8 +1,11 @@
-"""dropout_features: dense, sparse COO and CSR inputs share one keep-mask semantics."""
+"""dropout_features: dense, sparse COO and CSR inputs share one keep-mask semantics, the masks of
+gat_pyg.kernels.hashing (the same on every backend and device)."""
 import pytest
 import torch
+
 from gat_pyg import kernels
-from gat_pyg.nn.functional import dropout_features, keep_mask
+from gat_pyg.kernels import hashing
+from gat_pyg.nn.functional import dropout_features
 
 
 def _features(seed: int = 0) -> torch.Tensor:
@@ -11,28 +14,34 @@ def _features(seed: int = 0) -> torch.Tensor:
     return x * (torch.rand(30, 20, generator=generator) < 0.2)   # ~20 % stored entries
 
 
-def test_dense_is_inverted_dropout_with_keep_mask(monkeypatch):
-    monkeypatch.setattr(kernels, 'available', lambda: False)   # the pure-torch path
+def _seed(manual_seed: int) -> torch.Tensor:
+    """The seed the operators draw after ``torch.manual_seed(manual_seed)``."""
+    torch.manual_seed(manual_seed)
+    return torch.randint(0, 2**62, (), dtype=torch.int64)
+
+
+@pytest.mark.parametrize('backend', ['native', 'reference'])
+def test_dense_is_inverted_dropout_with_the_hash_mask(backend):
     x = _features()
+    keep = hashing.paired_keep_mask(_seed(3), 0.4, x.numel()).view(x.shape)
     torch.manual_seed(3)
-    keep = keep_mask(x.shape, 0.4)
-    torch.manual_seed(3)
-    assert torch.allclose(dropout_features(x, 0.4, True), x * keep / 0.6)
+    if backend == 'native':
+        out = dropout_features(x, 0.4, True)
+    else:
+        with torch.autograd.forward_ad.dual_level():   # forward AD runs the references
+            out = dropout_features(x, 0.4, True)
+    torch.testing.assert_close(out, x * keep / 0.6)
     assert 0 < int(keep.sum()) < keep.numel()
 
 
 @pytest.mark.parametrize('p', [0.3, 0.6])
-def test_sparse_coo_equals_dense_dropout_with_the_same_mask(p, monkeypatch):
-    # The pure-torch path (keep_mask); the native one is replayed in
-    # tests/kernels/test_kernel_sparse.py.
-    monkeypatch.setattr(kernels, 'available', lambda: False)
+def test_sparse_coo_equals_dense_dropout_with_the_same_mask(p):
     x = _features()
     sparse = x.to_sparse()
     torch.manual_seed(7)
     out = dropout_features(sparse, p, True)
     # Replay the mask: one keep/drop per stored value, in storage order.
-    torch.manual_seed(7)
-    keep = keep_mask((sparse._nnz(), ), p)
+    keep = hashing.keep_mask(_seed(7), p, sparse._nnz())
     row, col = sparse.indices()
     dense_mask = torch.zeros_like(x, dtype=torch.bool)
     dense_mask[row[keep], col[keep]] = True
@@ -80,17 +89,15 @@ def test_identity_when_not_training_or_p_zero_and_zeros_at_p_one(layout):
 
 
 def test_rejects_bad_probability_and_layout():
-    with pytest.raises(ValueError, match=r'p must be in \[0, 1\]'):
+    with pytest.raises(ValueError, match=r'p: expected a probability in \[0, 1\]'):
         dropout_features(torch.ones(2, 2), 1.5, True)
     with pytest.raises(ValueError, match='layout'):
         dropout_features(torch.ones(2, 2).to_sparse_csc(), 0.5, True)
 
 
-def test_native_paths_use_the_kernels_masks():
-    """With the native library, dense features go through kernels.feature_dropout and COO
-    features through kernels.sparse_dropout (the same seed gives the same mask)."""
-    if not kernels.available():
-        pytest.skip(f'native kernels not available: {kernels.load_error()}')
+def test_the_operators_masks_are_used():
+    """Dense features go through kernels.feature_dropout and COO features through
+    kernels.sparse_dropout (the same seed gives the same mask)."""
     x = _features()
     torch.manual_seed(4)
     out = dropout_features(x, 0.4, True)

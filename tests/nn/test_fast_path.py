@@ -1,24 +1,26 @@
-"""The fused CSR path against the plain ``propagate`` path (1e-5) on random graphs with
-isolated nodes, self-loops, duplicate edges, bipartite inputs and edge features: outputs,
-attention, every parameter gradient and the input gradients; plus the graph cache."""
+"""The kernels (the C++ ones, and the pure-torch csr ones registered over them for the CPU)
+against PyG's ``propagate`` route (1e-5) on random graphs with isolated nodes, self-loops,
+duplicate edges, bipartite inputs and edge features: outputs, attention, every parameter
+gradient and the input gradients; plus the graph cache and the automatic choice."""
 import pytest
 import torch
 
-import gat_pyg.nn.fused as fused
 from gat_pyg import kernels
+from gat_pyg.kernels.csr import attend_kernel
 from reference import (KINDS, OURS, PATH_TOL, as_input_form, clone_inputs, features, loss_of,
                        random_graph, randomize_parameters, require_native,
                        require_torch_sparse, split_returned)
 
 
-@pytest.fixture(autouse=True, params=['fused', 'native'])
-def implementation(request, monkeypatch):
-    """Every test here compares one fast implementation with the plain path."""
-    if request.param == 'fused':
-        monkeypatch.setattr(kernels, 'available', lambda: False)
+@pytest.fixture(autouse=True, params=['csr', 'native'])
+def implementation(request):
+    """Every test here compares one backend's kernels with the plain path."""
+    if request.param == 'csr':
+        with kernels.use_backend('csr', 'cpu'):
+            yield request.param
     else:
         require_native()
-    return request.param
+        yield request.param
 
 
 def path_pair(kind, *args, seed=0, **kwargs):
@@ -106,7 +108,7 @@ def test_sparse_adjacencies(kind, form):
 def test_many_score_blocks(kind, monkeypatch):
     """GATv2's score is computed (and recomputed in backward) in blocks of edges; make the
     blocks tiny so that block boundaries fall inside every destination's segment."""
-    monkeypatch.setattr(fused, 'SCORE_BLOCK_ELEMENTS', 13)
+    monkeypatch.setattr(attend_kernel, 'SCORE_BLOCK_ELEMENTS', 13)
     edge_index = random_graph(25, 25, 90, seed=9, isolated=[3])
     x = features(25, 5, seed=10)
     edge_attr = features(edge_index.size(1), 2, seed=11)
@@ -161,7 +163,7 @@ def test_graph_cache_follows_the_graph(kind):
 
 @pytest.mark.parametrize('kind', KINDS)
 def test_automatic_choice(kind, monkeypatch):
-    """fast_path=None takes the fused path, and PyG's propagate whenever message hooks are
+    """fast_path=None takes the kernels, and PyG's propagate whenever message hooks are
     registered (the Explainer's way of reading the attention)."""
     edge_index = random_graph(10, 10, 30, seed=17)
     x = features(10, 5, seed=18)
@@ -189,13 +191,14 @@ def test_automatic_choice(kind, monkeypatch):
 
 @pytest.mark.parametrize('kind', KINDS)
 def test_the_chosen_implementation_runs(kind, implementation, monkeypatch):
-    """The automatic choice takes the native kernels when they are loaded and the pure-torch
-    fused path when they are not (the fixture hides them), never PyG's propagate here."""
-    calls = []
-    name = 'gat_attention' if kind == 'gat' else 'gatv2_attention'
-    real = getattr(kernels, name)
-    monkeypatch.setattr(kernels, name, lambda *a, **k: calls.append(1) or real(*a, **k))
+    """The automatic choice calls the attention operator, which runs the C++ kernel when it is
+    loaded and the csr one when that is registered for the CPU (its sparse products are
+    counted), never PyG's propagate here; which one runs is what kernel_for says."""
     layer = OURS[kind](5, 3, heads=2)
     monkeypatch.setattr(layer, 'propagate', lambda *a, **k: pytest.fail('plain path taken'))
+    assert kernels.kernel_for(f'{kind}_forward', 'cpu', torch.float32) == implementation
+    products = []
+    real = attend_kernel.spmm
+    monkeypatch.setattr(attend_kernel, 'spmm', lambda *a: products.append(1) or real(*a))
     layer(features(10, 5, seed=1), random_graph(10, 10, 30, seed=2))
-    assert len(calls) == (1 if implementation == 'native' else 0)
+    assert len(products) == (1 if implementation == 'csr' else 0)

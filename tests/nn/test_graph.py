@@ -13,7 +13,8 @@ from torch_geometric.explain.algorithm.utils import set_masks
 from torch_geometric.utils import add_self_loops, remove_self_loops
 from torch_geometric.utils.sparse import index2ptr
 
-import gat_pyg.nn.graph as graph_module
+import gat_pyg.nn.graph.build as graph_module
+import gat_pyg.nn.graph.cache as cache_module
 from gat_pyg import GATConv, GATv2Conv, MaskedGATConv
 from gat_pyg.models import GAT, GATv2
 from gat_pyg.nn.graph import GraphCache, PreparedGraph, prepare_graph
@@ -299,7 +300,7 @@ def test_layer_state_has_no_cache():
     layer(features(5, 4, seed=0), random_graph(5, 5, 8, seed=1))
     assert set(layer.state_dict()) == {'att_src', 'att_dst', 'bias', 'lin.weight'}
     clone = pickle.loads(pickle.dumps(layer))
-    assert clone._graph_cache.get(random_graph(5, 5, 8, seed=1), (5, 5, True)) is None
+    assert clone.graph_cache.get(random_graph(5, 5, 8, seed=1), (5, 5, True)) is None
 
 
 # --- hooks and explain masks with fast_path=True ------------------------------------------------
@@ -310,11 +311,11 @@ def test_fast_path_true_refuses_hooks_and_explain_masks(kind):
     x = features(8, 4, seed=19)
     layer = OURS[kind](4, 2, heads=2, fast_path=True)
     handle = layer.register_message_forward_hook(lambda *args: None)
-    with pytest.raises(ValueError, match=r'^fast_path=True: .*message hooks are registered'):
+    with pytest.raises(ValueError, match=r'^fast_path=True: .*message-passing hooks are registered'):
         layer(x, edge_index)
     handle.remove()
     handle = layer.register_message_forward_pre_hook(lambda *args: None)
-    with pytest.raises(ValueError, match=r'^fast_path=True: .*message hooks are registered'):
+    with pytest.raises(ValueError, match=r'^fast_path=True: .*message-passing hooks are registered'):
         layer(x, edge_index)
     handle.remove()
     edge_mask = torch.nn.Parameter(torch.randn(edge_index.size(1)))
@@ -442,13 +443,12 @@ def test_graph_cache_keeps_narrow_copies_and_compares_them_widened(monkeypatch):
     """int64 indices that fit in int32 are copied as int32 (half the memory) and compared in
     chunks widened back: equal contents hit, any change misses (also in a later chunk and beyond
     the int32 range, where narrowing would wrap around); indices that do not fit stay int64."""
-    from gat_pyg.nn import graph as graph_module
-    monkeypatch.setattr(graph_module, '_COMPARE_CHUNK', 7)   # several chunks on a small graph
+    monkeypatch.setattr(cache_module, '_COMPARE_CHUNK', 7)   # several chunks on a small graph
     cache = GraphCache()
     edge_index = random_graph(20, 20, 60, seed=3)
     prepared = prepare_graph(edge_index, 20)
     cache.put(edge_index, (20, 20, True), prepared)
-    (copy, dtype), = cache._copy
+    (copy, dtype), = cache._entry[1]
     assert copy.dtype == torch.int32 and dtype == torch.int64
     assert cache.get(edge_index.clone(), (20, 20, True)) is prepared
     changed = edge_index.clone()
@@ -461,7 +461,7 @@ def test_graph_cache_keeps_narrow_copies_and_compares_them_widened(monkeypatch):
     huge = edge_index.clone()
     huge[0, 0] = 2**40
     cache.put(huge, (20, 20, True), prepared)
-    assert cache._copy[0][0].dtype == torch.int64
+    assert cache._entry[1][0][0].dtype == torch.int64
     assert cache.get(huge.clone(), (20, 20, True)) is prepared
 
 

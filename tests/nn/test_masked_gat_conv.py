@@ -1,5 +1,6 @@
-"""MaskedGATConv (sparse) and DenseMaskedGATConv (batched): equal to GATConv / GATv2Conv on the
-adjacency, to each other graph by graph, to PyG's DenseGATConv, and finite on empty rows."""
+"""The masked layers, sparse (MaskedGATConv, MaskedGATv2Conv) and batched (DenseMaskedGATConv,
+DenseMaskedGATv2Conv): equal to GATConv / GATv2Conv on the adjacency, to each other graph by graph,
+to PyG's DenseGATConv, and finite on empty rows."""
 import copy
 import pickle
 import re
@@ -11,11 +12,14 @@ import torch
 import torch_geometric
 from torch_geometric.utils import coalesce, remove_self_loops, to_dense_adj, to_dense_batch
 
-from gat_pyg import (DenseMaskedGATConv, GATConv, GATv2Conv, MaskedGATConv, edge_index_to_mask,
-                     masked_softmax)
+from gat_pyg import (DenseMaskedGATConv, DenseMaskedGATv2Conv, GATConv, GATv2Conv, MaskedGATConv,
+                     MaskedGATv2Conv, edge_index_to_mask, masked_softmax)
 
 ROOT = Path(__file__).resolve().parents[2]
 VARIANT = {'gat': GATConv, 'gatv2': GATv2Conv}
+SPARSE = {'gat': MaskedGATConv, 'gatv2': MaskedGATv2Conv}
+DENSE = {'gat': DenseMaskedGATConv, 'gatv2': DenseMaskedGATv2Conv}
+PATHS = {'sparse': SPARSE, 'dense': DENSE}
 
 
 def random_graph(num_nodes: int, num_edges: int, seed: int):
@@ -61,7 +65,7 @@ def test_sparse_equals_variant_when_mask_is_the_adjacency(score, concat, form):
     x = torch.randn(9, 5)
     ref = VARIANT[score](5, 3, heads=2, concat=concat)   # adds the self-loops itself
     randomize_bias(ref)
-    layer = MaskedGATConv(5, 3, heads=2, concat=concat, score=score)
+    layer = SPARSE[score](5, 3, heads=2, concat=concat)
     layer.load_state_dict(ref.state_dict())      # the variant's parameter names, strictly
     looped = mask.nonzero().flip(1).t()                   # the mask's edges, loops included
     given = MASK_FORMS[form](mask, looped)
@@ -76,7 +80,7 @@ def test_sparse_equals_variant_when_mask_is_the_adjacency(score, concat, form):
 def test_sparse_attention_is_a_distribution_over_allowed_sources_only():
     _, mask = random_graph(8, 20, seed=2)
     mask[5] = False                                        # node 5 attends to nothing
-    layer = MaskedGATConv(4, 2, heads=3, score='gatv2')
+    layer = MaskedGATv2Conv(4, 2, heads=3)
     x = torch.randn(8, 4)
     _, (ei, alpha) = layer(x, mask, return_attention_weights=True)
     weights = dense_attention(ei, alpha, 8)                # [N, N, H]
@@ -124,13 +128,12 @@ def test_dense_equals_sparse_graph_by_graph(score, concat):
     x = torch.randn(3, 7, 5)
     mask = batch_masks(3, 7, seed=4)
     node_mask = torch.arange(7).unsqueeze(0) < torch.tensor(sizes).unsqueeze(1)
-    kwargs = dict(heads=2, concat=concat, score=score, beta=0.5, learn_beta=True,
-                  act='sigmoid')
-    sparse = MaskedGATConv(5, 3, **kwargs)
+    kwargs = dict(heads=2, concat=concat, beta=0.5, learn_beta=True, act='sigmoid')
+    sparse = SPARSE[score](5, 3, **kwargs)
     randomize_bias(sparse)
     with torch.no_grad():
         sparse.beta.fill_(0.8)
-    dense = DenseMaskedGATConv(5, 3, **kwargs)
+    dense = DENSE[score](5, 3, **kwargs)
     dense.load_state_dict(sparse.state_dict())
     assert sparse.res.weight.shape == (6 if concat else 3, 5)      # widths differ: projection
 
@@ -151,7 +154,7 @@ def test_dense_padding_nodes_neither_attend_nor_are_attended():
     x = torch.randn(2, 6, 4)
     mask = torch.ones(6, 6, dtype=torch.bool)
     node_mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], dtype=torch.bool)
-    layer = DenseMaskedGATConv(4, 3, heads=2, score='gatv2')
+    layer = DenseMaskedGATv2Conv(4, 3, heads=2)
     out, alpha = layer(x, mask, node_mask, return_attention_weights=True)
     changed = x.clone()
     changed[0, 4:] = 100.0                                  # padding features must not leak
@@ -253,17 +256,17 @@ def test_sparse_node_without_incoming_edge_gets_bias_plus_residual(fast_path):
 
 
 @pytest.mark.parametrize('score', ['gat', 'gatv2'])
-@pytest.mark.parametrize('layer_cls', [MaskedGATConv, DenseMaskedGATConv])
-def test_empty_rows_give_finite_values_and_gradients(layer_cls, score):
+@pytest.mark.parametrize('path', list(PATHS))
+def test_empty_rows_give_finite_values_and_gradients(path, score):
     torch.manual_seed(8)
-    layer = layer_cls(3, 2, heads=2, score=score, beta=0.5, learn_beta=True).double()
+    layer = PATHS[path][score](3, 2, heads=2, beta=0.5, learn_beta=True).double()
     randomize_bias(layer)
     mask = torch.tensor([[1, 1, 0, 0],
                          [0, 0, 0, 0],                      # node 1 attends to nothing
                          [1, 0, 1, 1],
                          [0, 1, 0, 1]], dtype=torch.bool)
     x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
-    if layer_cls is MaskedGATConv:
+    if path == 'sparse':
         def run(x_):
             return layer(x_, mask)
     else:
@@ -339,10 +342,10 @@ def test_message_dropout_means_the_same_in_both_paths(score):
     with the same function after the scores are taken, so one seed gives one output."""
     _, mask = random_graph(7, 20, seed=11)
     x = torch.randn(7, 4)
-    dense = DenseMaskedGATConv(4, 3, heads=2, score=score, message_dropout=0.9)
-    # The pure-torch sparse path; the native kernels draw their own mask (tested in
-    # tests/nn/test_attention.py for every AttentionConv).
-    sparse = MaskedGATConv(4, 3, heads=2, score=score, message_dropout=0.9, fast_path=False)
+    dense = DENSE[score](4, 3, heads=2, message_dropout=0.9)
+    # PyG's route on the sparse side (the same dropout_features call); the kernels draw the same
+    # mask inside the aggregation (tested in tests/nn/test_attention.py for every AttentionConv).
+    sparse = SPARSE[score](4, 3, heads=2, message_dropout=0.9, fast_path=False)
     sparse.load_state_dict(dense.state_dict())
     torch.manual_seed(12)
     first = dense(x[None], mask)[0]
@@ -356,12 +359,13 @@ def test_message_dropout_means_the_same_in_both_paths(score):
     assert not torch.allclose(dense(x[None], mask)[0], first)
 
 
-@pytest.mark.parametrize('layer_cls', [MaskedGATConv, DenseMaskedGATConv])
+@pytest.mark.parametrize('path', list(PATHS))
 @pytest.mark.parametrize('score', ['gat', 'gatv2'])
-def test_masked_layers_are_attention_message_passing_layers(layer_cls, score):
+def test_masked_layers_are_attention_message_passing_layers(path, score):
     from torch_geometric.nn.conv import MessagePassing
     from gat_pyg import AttentionConv
-    layer = layer_cls(4, 2, heads=2, score=score, beta=0.5)
+    layer_cls = PATHS[path][score]
+    layer = layer_cls(4, 2, heads=2, beta=0.5)
     assert isinstance(layer, (MessagePassing, AttentionConv, layer_cls, VARIANT[score]))
     assert isinstance(layer, MessagePassing) and isinstance(layer, VARIANT[score])
     assert [m for m in layer.modules() if isinstance(m, MessagePassing)] == [layer]
@@ -378,19 +382,18 @@ def test_checkpoints_with_the_held_conv_names_still_load(score):
     """Before the masked layers were MessagePassing subclasses they held their variant as
     ``conv``: a state_dict of that time has ``conv.lin.weight`` etc."""
     torch.manual_seed(13)
-    layer = MaskedGATConv(4, 3, heads=2, score=score, beta=0.5, learn_beta=True)
+    layer = SPARSE[score](4, 3, heads=2, beta=0.5, learn_beta=True)
     randomize_bias(layer)
     old = {(k if k in ('res.weight', 'beta') else f'conv.{k}'): v.clone()
            for k, v in layer.state_dict().items()}
     assert 'conv.bias' in old and 'res.weight' in old
-    for cls in (MaskedGATConv, DenseMaskedGATConv):
-        other = cls(4, 3, heads=2, score=score, beta=0.1, learn_beta=True)
+    for cls in (SPARSE[score], DENSE[score]):
+        other = cls(4, 3, heads=2, beta=0.1, learn_beta=True)
         other.load_state_dict(old, strict=True)
         for key, value in layer.state_dict().items():
             assert torch.equal(other.state_dict()[key], value), key
     # Inside a bigger model, under a prefix, too.
-    wrapper = torch.nn.Sequential(MaskedGATConv(4, 3, heads=2, score=score, beta=0.1,
-                                                learn_beta=True))
+    wrapper = torch.nn.Sequential(SPARSE[score](4, 3, heads=2, beta=0.1, learn_beta=True))
     wrapper.load_state_dict({f'0.{k}': v for k, v in old.items()}, strict=True)
     x, mask = torch.randn(5, 4), torch.rand(5, 5) > 0.4
     torch.testing.assert_close(wrapper[0](x, mask), layer(x, mask), atol=0, rtol=0)
@@ -399,8 +402,9 @@ def test_checkpoints_with_the_held_conv_names_still_load(score):
 # --- errors -----------------------------------------------------------------------------------
 
 def test_constructor_errors():
-    with pytest.raises(ValueError, match=r"score: expected one of \['gat', 'gatv2'\]"):
-        MaskedGATConv(4, 2, score='gcn')
+    with pytest.raises(TypeError, match="score: MaskedGATConv computes GAT's score; "
+                                        "MaskedGATv2Conv computes the other one"):
+        MaskedGATConv(4, 2, score='gatv2')
     with pytest.raises(ValueError, match='add_self_loops: not an argument of MaskedGATConv'):
         MaskedGATConv(4, 2, add_self_loops=True)
     with pytest.raises(ValueError, match='learn_beta: a learnable residual weight needs'):
@@ -411,10 +415,9 @@ def test_constructor_errors():
         MaskedGATConv((4, 3), 2)
     with pytest.raises(ValueError, match='in_channels: the residual'):
         MaskedGATConv(-1, 2, beta=1.0)
-    assert repr(DenseMaskedGATConv(4, 2, heads=3, score='gatv2')) == \
-        "DenseMaskedGATConv(4, 2, heads=3, score='gatv2')"
+    assert repr(DenseMaskedGATv2Conv(4, 2, heads=3)) == 'DenseMaskedGATv2Conv(4, 2, heads=3)'
     # the variant's own arguments pass through
-    assert MaskedGATConv(4, 2, score='gatv2', share_weights=True).lin_r is not None
+    assert MaskedGATv2Conv(4, 2, share_weights=True).lin_r is not None
 
 
 def test_sparse_forward_errors():

@@ -58,3 +58,27 @@ def test_jit_trace(kind):
         other = random_graph(7, 7, 25, seed=5)
         torch.testing.assert_close(traced(x, EDGES), conv(x, EDGES), atol=1e-6, rtol=1e-5)
         torch.testing.assert_close(traced(x, other), conv(x, other), atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_a_first_call_inside_nested_transforms_leaves_no_cache_behind(kind):
+    """Issue: a layer whose first call happened inside hessian (jacfwd of jacrev) cached the
+    transform's wrapped indices, and every later jacrev / jacfwd / grad failed with an INTERNAL
+    ASSERT. Transforms neither read nor fill the cache."""
+    conv = layer(kind).double()
+    x = features(7, 4, seed=6).double()
+
+    def loss(x_):
+        return conv(x_, EDGES).square().sum()
+
+    hessian = torch.func.hessian(loss)(x)
+    assert conv.graph_cache._entry is None
+    jacobian = torch.func.jacrev(lambda x_: conv(x_, EDGES))(x)
+    gradient = torch.func.grad(loss)(x)
+    leaf = x.clone().requires_grad_()
+    loss(leaf).backward()
+    torch.testing.assert_close(gradient, leaf.grad)
+    torch.testing.assert_close(jacobian.sum((0, 1)), torch.autograd.functional.jacobian(
+        lambda x_: conv(x_, EDGES), x).sum((0, 1)))
+    assert conv.graph_cache._entry is not None        # the eager call filled it
+    torch.testing.assert_close(hessian, torch.autograd.functional.hessian(loss, x))

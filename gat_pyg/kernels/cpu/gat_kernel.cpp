@@ -10,7 +10,9 @@
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 
-#include "ops.h"
+#include <torch/library.h>
+
+#include "common.h"
 
 namespace gat_pyg {
 namespace {
@@ -263,3 +265,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gat_backward(
 }
 
 }  // namespace gat_pyg
+
+TORCH_LIBRARY_IMPL(gat_pyg, CPU, m) {
+  m.impl("gat_forward", &gat_pyg::gat_forward);
+  m.impl("gat_backward", &gat_pyg::gat_backward);
+}

@@ -5,14 +5,24 @@ incoming edges of i with a softmax, and sums the projected source features weigh
 
     alpha_ij = softmax_j(e_ij),    x'_i = sum_j alpha_ij W_s x_j      (per head; concat or mean)
 
-Everything except e_ij lives here: projections' plumbing, self-loops (with ``fill_value`` for
-edge features), heads, attention dropout, residual, bias, bipartite inputs with ``size``, the
-three adjacency forms, ``return_attention_weights`` and the choice between PyG's
-``propagate`` and the fused CSR fast path. A variant implements three small methods:
+Everything except e_ij lives here: the projections' plumbing, self-loops (with ``fill_value``
+for edge features), heads, attention dropout, residual, bias, bipartite inputs with ``size``,
+the three adjacency forms, ``return_attention_weights``, and the one decision between the
+package's operators and PyG's ``propagate``. A call reads straight through:
+
+    prepare the graph -> project -> node scores -> attend (one operator call) -> combine heads
+
+A variant (:class:`~gat_pyg.GATConv`, :class:`~gat_pyg.GATv2Conv`) says only how its score is
+computed, in five methods:
 
 * ``project(x_src, x_dst)`` -> ``[N_src, H, C]`` messages and the ``[N_dst, H, C]`` target side;
-* ``node_scores(x_src, x_dst)`` -> what the score reads at each end of an edge;
-* ``edge_score(s_j, s_i, edge_attr)`` -> ``[E, H]`` raw scores (before the softmax).
+* ``node_scores(h_src, h_dst)`` -> what the score reads at each end of an edge;
+* ``edge_score(s_j, s_i, edge_attr)`` -> the raw scores of gathered (or broadcast) node scores,
+  in plain torch (PyG's ``propagate`` path and the dense masked layer use it);
+* ``attend(graph, h_src, s_src, s_dst, edge_attr)`` -> the whole attention in one call of the
+  variant's operator (:mod:`gat_pyg.kernels.attend`);
+* ``edge_update(...)`` with PyG's hook signature, and ``edge_update_inputs`` naming what it reads,
+  for ``propagate``.
 """
 from typing import Optional, Tuple, Union
 
@@ -22,19 +32,25 @@ from torch.nn import Parameter
 from torch_geometric.nn.conv import MessagePassing
 from torch_geometric.nn.dense.linear import Linear
 from torch_geometric.nn.inits import zeros
-from torch_geometric.typing import Adj, OptTensor, SparseTensor
+from torch_geometric.typing import Adj, OptPairTensor, OptTensor, SparseTensor
 from torch_geometric.utils import is_sparse, softmax
 
-from gat_pyg import kernels
+from gat_pyg.checks import check_probability
 from gat_pyg.nn import checks
-from gat_pyg.nn.functional import dropout_features, tracing, transforming
-from gat_pyg.nn.fused import (csr_aggregate, gather_sources, gather_targets, known_empty,
-                              segment_softmax, sparse_linear)
+from gat_pyg.nn.functional import dropout_features, linear
 from gat_pyg.nn.graph import (EDGE_INDEX, EDGE_INDEX_CLASS, SPARSE_TENSOR, GraphCache,
                               PreparedGraph, prepare_graph)
 
-# The three implementations of one layer (see AttentionConv._path).
-NATIVE, FUSED, PLAIN = 'native', 'fused', 'plain'
+# PyG's hook dictionaries: a registered hook observes or edits what propagate computes, so
+# only propagate can honour it.
+_PYG_HOOKS = ('_propagate_forward_pre_hooks', '_propagate_forward_hooks',
+              '_message_forward_pre_hooks', '_message_forward_hooks',
+              '_aggregate_forward_pre_hooks', '_aggregate_forward_hooks',
+              '_message_and_aggregate_forward_pre_hooks', '_message_and_aggregate_forward_hooks',
+              '_edge_update_forward_pre_hooks', '_edge_update_forward_hooks')
+# MessagePassing methods a subclass may override to change what propagate computes.
+_OVERRIDABLE = ('message', 'edge_update', 'aggregate', 'message_and_aggregate', 'update')
+_OWN_MODULES = ('gat_pyg.', 'torch_geometric.')
 
 
 def _same_fill_value(a, b) -> bool:
@@ -44,9 +60,17 @@ def _same_fill_value(a, b) -> bool:
     return a == b
 
 
+def overridden_hooks(cls: type) -> Tuple[str, ...]:
+    """The message-passing methods that ``cls`` (a subclass of a layer of the package, written
+    elsewhere) defines itself: e.g. PyG's ``examples/contrib/rbcd_attack.py`` subclasses
+    ``GATConv`` to override ``edge_update``."""
+    return tuple(name for name in _OVERRIDABLE
+                 if not getattr(cls, name).__module__.startswith(_OWN_MODULES))
+
+
 class AttentionConv(MessagePassing):
-    r"""Base class of :class:`GATConv` and :class:`GATv2Conv` (the masked layers of
-    :mod:`gat_pyg.nn.masked_gat_conv` hold one of them rather than subclass this).
+    r"""Base class of :class:`~gat_pyg.GATConv` and :class:`~gat_pyg.GATv2Conv`, and through
+    them of the masked layers of :mod:`gat_pyg.nn.masked_gat_conv`.
 
     Args:
         in_channels (int or tuple): Input features per node, ``-1`` to infer them lazily, or a
@@ -56,8 +80,8 @@ class AttentionConv(MessagePassing):
         concat (bool, optional): Concatenate the heads' outputs; average them if ``False``.
             (default: ``True``)
         negative_slope (float, optional): LeakyReLU slope of the score. (default: ``0.2``)
-        dropout (float, optional): Dropout on the normalised attention coefficients.
-            (default: ``0.0``)
+        dropout (float, optional): Dropout on the normalised attention coefficients, in
+            ``[0, 1]``. (default: ``0.0``)
         add_self_loops (bool, optional): Replace existing self-loops by one per node.
             (default: ``True``)
         edge_dim (int, optional): Edge feature dimensionality, if edges have features.
@@ -71,12 +95,20 @@ class AttentionConv(MessagePassing):
             attention weights sum (the official GAT code applies its input dropout there too,
             after the scores are computed). Not in PyG's layers; ``0`` keeps them identical.
             (default: ``0.0``)
-        fast_path (bool, optional): ``None`` picks the fused CSR path whenever it applies,
-            ``False`` always uses PyG's ``propagate``, ``True`` insists on the fused path.
-            Both give the same numbers. (default: ``None``)
+        fast_path (bool, optional): ``None`` runs the package's operators (their kernel where
+            the device has one, else their pure-torch reference) unless something asks for
+            PyG's ``propagate`` (see :meth:`why_propagate`); ``False`` always uses
+            ``propagate``; ``True`` insists on a kernel and raises ``ValueError`` naming the
+            reason where none can run (a dtype or device without one, a function transform,
+            forward-mode AD, double backward, hooks). All give the same numbers.
+            (default: ``None``)
         **kwargs (optional): Additional arguments of
             :class:`torch_geometric.nn.conv.MessagePassing`.
     """
+
+    # What propagate is called with, for PyG's generated (jinja) propagate; each variant says
+    # the same of its edge_updater. (PyG would otherwise parse the call out of the source.)
+    propagate_type = {'x': OptPairTensor, 'alpha': Tensor}
 
     def __init__(
         self,
@@ -97,7 +129,7 @@ class AttentionConv(MessagePassing):
     ):
         checks.check_in_channels(in_channels)
         checks.check_hyperparameters(out_channels, heads, dropout, edge_dim, fill_value)
-        checks.check_probability(message_dropout, 'message_dropout')
+        check_probability(message_dropout, 'message_dropout')
         kwargs.setdefault('aggr', 'add')
         super().__init__(node_dim=0, **kwargs)
         if isinstance(in_channels, list):
@@ -114,7 +146,7 @@ class AttentionConv(MessagePassing):
         self.residual = residual
         self.message_dropout = message_dropout
         self.fast_path = fast_path
-        self._graph_cache = GraphCache()
+        self.graph_cache = GraphCache()
 
         total_out_channels = out_channels * (heads if concat else 1)
         if residual:
@@ -136,46 +168,29 @@ class AttentionConv(MessagePassing):
             self.res.reset_parameters()
         zeros(self.bias)
 
-    # The three methods a variant implements ------------------------------------------------
+    # What a variant implements ----------------------------------------------------------------
 
     def project(self, x_src: Tensor, x_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
         raise NotImplementedError
 
-    def node_scores(self, x_src: Tensor, x_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
+    def node_scores(self, h_src: Tensor, h_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
         raise NotImplementedError
 
     def edge_score(self, s_j: Tensor, s_i: OptTensor, edge_attr: OptTensor) -> Tensor:
         raise NotImplementedError
 
-    def sorted_edge_score(self, s_src: Tensor, s_dst: OptTensor, graph: PreparedGraph,
-                          edge_attr: OptTensor) -> Tensor:
-        """Scores of the destination-sorted edges of ``graph`` on the fast path.
-
-        Gathering the node scores per edge costs E x H when they are per-head scalars (GAT);
-        a variant whose node scores are vectors (GATv2) overrides this to stay in bounded memory.
-        """
-        return self.edge_score(gather_sources(s_src, graph),
-                               None if s_dst is None else gather_targets(s_dst, graph),
-                               edge_attr)
-
-    def native_attention(self, graph: PreparedGraph, h_src: Tensor, s_src: Tensor,
-                         s_dst: OptTensor, edge_attr: OptTensor) -> Tuple[Tensor, Tensor]:
-        """Score, softmax, attention dropout, message dropout of ``h_src`` (undropped here)
-        and aggregation in one native pass (:mod:`gat_pyg.kernels`):
-        ``([N_dst, H, C] output, [E', H] attention in sorted order)``.
-        A variant implements it with its own kernel; the base has none, so its layers use the
-        pure-torch fused path."""
+    def attend(self, graph: PreparedGraph, h_src: Tensor, s_src: Tensor, s_dst: OptTensor,
+               edge_attr: OptTensor) -> Tuple[Tensor, Tensor]:
+        """Score, softmax, both dropouts and aggregation in one operator call:
+        ``([N_dst, H, C] output, [E', H] attention after dropout, in sorted order)``."""
         raise NotImplementedError
 
-    @staticmethod
-    def kernel_graph(graph: PreparedGraph, *inputs: OptTensor) -> tuple:
-        """``(ptr, src, t_ptr, t_col, t_perm)`` for the native kernels; the transposed order,
-        which only backward reads, is left out (``None``) when no input needs a gradient."""
-        if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
-            return (graph.ptr, graph.src, *graph.transpose())
-        return graph.ptr, graph.src, None, None, None
+    def edge_update_inputs(self, s_src: Tensor, s_dst: OptTensor) -> dict:
+        """What ``edge_updater`` passes to :meth:`edge_update` (PyG's keyword for the node
+        scores: ``alpha`` for GAT, ``x`` for GATv2)."""
+        raise NotImplementedError
 
-    # Shared machinery -----------------------------------------------------------------------
+    # The call ---------------------------------------------------------------------------------
 
     def forward(
         self,
@@ -192,7 +207,7 @@ class AttentionConv(MessagePassing):
                 torch.sparse COO/CSR), or a pair ``(x_src, x_dst)`` for bipartite graphs.
             edge_index (Tensor or SparseTensor or PreparedGraph): ``[2, E]`` indices (row 0
                 sources, row 1 targets) or PyG's ``EdgeIndex``; a sparse adjacency
-                ``[N_dst, N_src]`` (torch.sparse CSR/COO, CSC on the fused path only, or
+                ``[N_dst, N_src]`` (torch.sparse CSR/COO, CSC with ``add_self_loops=False``, or
                 ``torch_sparse.SparseTensor``), rows being targets as in PyG, without values
                 other than 1; or a :class:`~gat_pyg.nn.graph.PreparedGraph` prepared with this
                 layer's ``add_self_loops`` (and ``fill_value`` if it carries edge features).
@@ -206,50 +221,25 @@ class AttentionConv(MessagePassing):
         Raises:
             TypeError, ValueError: inputs of the wrong kind, shape, dtype or range (the
                 message names the argument), a prepared graph that does not fit ``x`` or the
-                layer, or ``fast_path=True`` where the fused path cannot run.
+                layer, or ``fast_path=True`` where no kernel can run.
         """
         x_src, x_dst = checks.split_node_features(x, self.in_channels)
         size = checks.check_size(size, x_src, x_dst)
-        graph, edge_attr = self._prepared(edge_index, edge_attr, x_src, x_dst, size)
-
+        reason = self.why_propagate()
+        graph, edge_attr = self._prepared(edge_index, edge_attr, x_src, x_dst, size,
+                                          passes_edge_attr='edge_update' in
+                                          overridden_hooks(type(self)))
         res = None
         if self.residual and x_dst is not None:
-            res = self.linear(self.res, x_dst)
-
+            res = linear(self.res, x_dst)
         h_src, h_dst = self.project(x_src, x_dst)
         s_src, s_dst = self.node_scores(h_src, h_dst)
-        path = self._path(h_src)
-        if path != NATIVE:
-            # Scores see the whole projection; only the summed values are dropped (the native
-            # kernels draw this mask themselves, inside the aggregation).
-            h_src = dropout_features(h_src, self.message_dropout, self.training)
-
-        if path == PLAIN:
-            adjacency = graph.adjacency()
-            alpha = self.edge_updater(adjacency, s=(s_src, s_dst),
-                                      edge_attr=graph.to_input_order(edge_attr)
-                                      if edge_attr is not None else None,
-                                      size=(graph.num_src, graph.num_dst))
-            out = self.propagate(adjacency, x=(h_src, h_dst), alpha=alpha,
-                                 size=(graph.num_src, graph.num_dst))
-        else:
-            if path == NATIVE:
-                out, alpha = self.native_attention(graph, h_src, s_src, s_dst, edge_attr)
-            else:
-                # torch's sparse CSR kernels have no half-precision versions, and autocast
-                # would cast their operands to one: this path runs in h_src's dtype (float32 or
-                # float64), as autocast runs the ops it does not list.
-                with torch.autocast(h_src.device.type, enabled=False):
-                    scores = self.sorted_edge_score(s_src.to(h_src.dtype), None if s_dst is None
-                                                    else s_dst.to(h_src.dtype), graph,
-                                                    None if edge_attr is None
-                                                    else edge_attr.to(h_src.dtype))
-                    alpha = dropout_features(segment_softmax(scores, graph), self.dropout,
-                                             self.training)
-                    out = csr_aggregate(alpha, h_src, graph)
+        if reason is None:
+            out, alpha = self.attend(graph, h_src, s_src, s_dst, edge_attr)
             if return_attention_weights:
                 alpha = graph.to_input_order(alpha)
-
+        else:
+            out, alpha = self._propagate(graph, h_src, h_dst, s_src, s_dst, edge_attr)
         out = self.combine_heads(out, res)
 
         # PyG's docstring says "set to any value", but its layers test truthiness: False
@@ -262,6 +252,79 @@ class AttentionConv(MessagePassing):
             return out, (graph.edge_index, alpha)
         return out
 
+    def why_propagate(self) -> Optional[str]:
+        """Why this layer must run PyG's ``propagate`` rather than the package's operators, or
+        ``None``: the one place a layer decides its route. ``propagate`` honours what the
+        operators cannot see: registered message-passing hooks, explain mode (edge masks),
+        a non-default ``flow`` / ``aggr``, ``decomposed_layers > 1``, a subclass's own
+        ``message`` / ``edge_update`` / ``aggregate`` / ``update``, and ``fast_path=False``.
+
+        Raises:
+            ValueError: ``fast_path=True`` with one of those (naming it).
+        """
+        if self.fast_path is False:
+            return 'fast_path=False'
+        reasons = []
+        if self.flow != 'source_to_target' or self.aggr not in ('add', 'sum'):
+            reasons.append(f'flow={self.flow!r}, aggr={self.aggr!r}')
+        if any(getattr(self, name, None) for name in _PYG_HOOKS):
+            reasons.append('message-passing hooks are registered')
+        if self.explain:
+            reasons.append('explain mode is on (edge masks)')
+        if self.decomposed_layers != 1:
+            reasons.append(f'decomposed_layers={self.decomposed_layers}')
+        overridden = overridden_hooks(type(self))
+        if overridden:
+            reasons.append(f'{type(self).__name__} overrides {", ".join(overridden)}')
+        if not reasons:
+            return None
+        if self.fast_path:
+            raise ValueError(f"fast_path=True: the kernels cannot run here: "
+                             f"{'; '.join(reasons)}; use fast_path=None (automatic)")
+        return '; '.join(reasons)
+
+    @property
+    def strict(self) -> Optional[str]:
+        """What the operators name when they refuse a ``fast_path=True`` layer."""
+        return 'fast_path=True' if self.fast_path else None
+
+    def _propagate(self, graph: PreparedGraph, h_src: Tensor, h_dst: OptTensor, s_src: Tensor,
+                   s_dst: OptTensor, edge_attr: OptTensor) -> Tuple[Tensor, Tensor]:
+        """PyG's route: ``edge_updater`` (scores, softmax, attention dropout) then
+        ``propagate`` (``message``, aggregation), on the graph's ``[2, E']`` edge list in the
+        caller's edge order (the order PyG's layers give a sparse adjacency's edges too);
+        returns the attention in that order."""
+        # Always the edge list: PyG marks a torch.sparse COO input coalesced in place, which
+        # would invalidate the indices autograd saved from the same tensor.
+        adjacency = graph.edge_index
+        alpha = self.edge_updater(adjacency, **self.edge_update_inputs(s_src, s_dst),
+                                  edge_attr=None if edge_attr is None
+                                  else graph.to_input_order(edge_attr),
+                                  size=(graph.num_src, graph.num_dst))
+        # The scores saw the whole projection; only the summed values are dropped.
+        messages = dropout_features(h_src, self.message_dropout, self.training)
+        out = self.propagate(adjacency, x=(messages, h_dst), alpha=alpha,
+                             size=(graph.num_src, graph.num_dst))
+        return out, alpha
+
+    def normalize(self, score: Tensor, index: Tensor, ptr: OptTensor,
+                  dim_size: Optional[int]) -> Tensor:
+        """The end of every variant's ``edge_update``: softmax over each target's edges, then
+        attention dropout."""
+        alpha = softmax(score, index, ptr, dim_size)
+        return dropout_features(alpha, self.dropout, self.training)
+
+    def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
+        return alpha.unsqueeze(-1) * x_j
+
+    def backward_needed(self, *inputs: OptTensor) -> bool:
+        """Whether autograd will ask for a backward of an operator reading ``inputs`` (then the
+        graph's transposed order is needed)."""
+        return torch.is_grad_enabled() and any(t is not None and t.requires_grad
+                                               for t in inputs)
+
+    # Graph ------------------------------------------------------------------------------------
+
     def prepare(self, edge_index: Adj, size: Union[int, Tuple[int, int], None] = None,
                 edge_attr: OptTensor = None) -> PreparedGraph:
         """The graph prepared for this layer's settings (``add_self_loops``, ``fill_value``,
@@ -270,42 +333,11 @@ class AttentionConv(MessagePassing):
         return prepare_graph(edge_index, size, self.add_self_loops, edge_attr,
                              self.fill_value, self.edge_dim)
 
-    def combine_heads(self, out: Tensor, res: OptTensor = None) -> Tensor:
-        """``[..., H, C]`` -> ``[..., H * C]`` (concat) or ``[..., C]`` (mean), plus the
-        residual and the bias. Leading dimensions are free so that the dense batched layer of
-        :mod:`gat_pyg.nn.masked_gat_conv` (``[B, N, H, C]``) shares it."""
-        if self.concat:
-            out = out.reshape(*out.shape[:-2], self.heads * self.out_channels)
-        else:
-            out = out.mean(dim=-2)
-        if res is not None:
-            out = out + res
-        if self.bias is not None:
-            out = out + self.bias
-        return out
-
-    def edge_update(self, s_j: Tensor, s_i: OptTensor, edge_attr: OptTensor, index: Tensor,
-                    ptr: OptTensor, dim_size: Optional[int]) -> Tensor:
-        if known_empty(index.numel()):
-            return s_j.new_empty(0, self.heads)
-        alpha = softmax(self.edge_score(s_j, s_i, edge_attr), index, ptr, dim_size)
-        return dropout_features(alpha, self.dropout, self.training)
-
-    def message(self, x_j: Tensor, alpha: Tensor) -> Tensor:
-        return alpha.unsqueeze(-1) * x_j
-
-    def linear(self, lin: Linear, x: Tensor) -> Tensor:
-        """``lin(x)``; a sparse ``x`` goes through a CSR product (PyG's ``Linear`` would take
-        the COO product, slower, and no CSR)."""
-        sparse = x.layout != torch.strided
-        lazy = isinstance(lin.weight, torch.nn.parameter.UninitializedParameter)
-        if sparse and not lazy and x.dtype in (torch.float32, torch.float64):
-            return sparse_linear(x, lin.weight, lin.bias)
-        return lin(x)
-
     def _prepared(self, edge_index, edge_attr: OptTensor, x_src: Tensor, x_dst: OptTensor,
-                  size) -> Tuple[PreparedGraph, OptTensor]:
-        """The prepared graph of this call, and its edge features in sorted order."""
+                  size, passes_edge_attr: bool = False) -> Tuple[PreparedGraph, OptTensor]:
+        """The prepared graph of this call, and its edge features in sorted order.
+        ``passes_edge_attr``: a subclass's ``edge_update`` reads ``edge_attr`` itself (PyG's
+        layers pass it through whatever ``edge_dim`` is)."""
         num_src = x_src.size(0)
         if isinstance(edge_index, PreparedGraph):
             graph = edge_index
@@ -322,15 +354,19 @@ class AttentionConv(MessagePassing):
                 # size_j): as many targets as sources.
                 num_dst = num_src
             key = (num_src, num_dst, self.add_self_loops)
-            graph = self._graph_cache.get(edge_index, key)
-            if graph is None:
-                graph = prepare_graph(edge_index, (num_src, num_dst), self.add_self_loops)
-                self._graph_cache.put(edge_index, key, graph)
+            graph = self.graph_cache.prepare(
+                edge_index, key,
+                lambda: prepare_graph(edge_index, (num_src, num_dst), self.add_self_loops))
         if edge_attr is not None:
+            if passes_edge_attr and self.edge_dim is None:
+                width = 1 if edge_attr.dim() == 1 else edge_attr.size(-1)
+                checked = checks.check_edge_attr(edge_attr, width, graph.num_input_edges)
+                looped = graph.sort_edge_attr(checked, self.fill_value)
+                return graph, looped.view(-1) if edge_attr.dim() == 1 else looped
             edge_attr = checks.check_edge_attr(edge_attr, self.edge_dim,
                                                graph.num_input_edges)
             if self.add_self_loops and graph.form not in (EDGE_INDEX, EDGE_INDEX_CLASS):
-                raise ValueError(
+                raise checks.EdgeFeatureError(
                     "edge_attr: edge features with add_self_loops=True need a [2, E] "
                     "edge_index, not a sparse adjacency (torch.sparse or SparseTensor); convert "
                     "it with torch_geometric.utils.to_edge_index, or add the loops yourself")
@@ -366,44 +402,21 @@ class AttentionConv(MessagePassing):
                              f"with fill_value={graph.fill_value!r}, but this layer has "
                              f"fill_value={self.fill_value!r}")
 
-    def _path(self, h_src: Tensor) -> str:
-        """Which implementation runs: :data:`NATIVE` kernels, the pure-torch :data:`FUSED`
-        CSR path, or PyG's :data:`PLAIN` ``propagate``. All give the same numbers."""
-        # The fused paths sum messages from edge_index[0] into edge_index[1] without calling
-        # `message`; other MessagePassing settings (flow, aggr) are propagate's business, and
-        # so are message hooks and explain masks (which observe or edit `message`).
-        unsupported = []
-        if self.flow != 'source_to_target' or self.aggr not in ('add', 'sum'):
-            unsupported.append(f'flow={self.flow!r}, aggr={self.aggr!r}')
-        if self._message_forward_hooks or self._message_forward_pre_hooks:
-            unsupported.append('message hooks are registered')
-        if self.explain:
-            unsupported.append('explain mode is on (edge masks)')
-        if self.decomposed_layers != 1:
-            unsupported.append(f'decomposed_layers={self.decomposed_layers}')
-        native = self._native_supported(h_src)
-        # torch.sparse CSR products support float32/float64 only and are not traceable by
-        # torch.compile, function transforms (vmap, grad) or torch.jit.trace.
-        fused = (h_src.dtype in (torch.float32, torch.float64) and not tracing())
-        if self.fast_path is False:
-            return PLAIN
-        if self.fast_path:
-            if unsupported:
-                raise ValueError(f"fast_path=True: the fused path cannot run here: "
-                                 f"{'; '.join(unsupported)}; use fast_path=None (automatic)")
-            if not (native or fused):
-                raise ValueError(f"fast_path=True: no fused implementation for {h_src.dtype} "
-                                 f"on {h_src.device.type} here (native kernels "
-                                 f"{'loaded' if kernels.available() else 'not built'}); use "
-                                 f"fast_path=None to fall back to PyG's propagate")
-        elif unsupported:
-            return PLAIN
-        return NATIVE if native else FUSED if fused else PLAIN
+    # Output -----------------------------------------------------------------------------------
 
-    def _native_supported(self, h_src: Tensor) -> bool:
-        return (type(self).native_attention is not AttentionConv.native_attention
-                and kernels.available() and kernels.supports(h_src)
-                and not transforming())
+    def combine_heads(self, out: Tensor, res: OptTensor = None) -> Tensor:
+        """``[..., H, C]`` -> ``[..., H * C]`` (concat) or ``[..., C]`` (mean), plus the
+        residual and the bias. Leading dimensions are free so that the dense batched layer of
+        :mod:`gat_pyg.nn.masked_gat_conv` (``[B, N, H, C]``) shares it."""
+        if self.concat:
+            out = out.reshape(*out.shape[:-2], self.heads * self.out_channels)
+        else:
+            out = out.mean(dim=-2)
+        if res is not None:
+            out = out + res
+        if self.bias is not None:
+            out = out + self.bias
+        return out
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '

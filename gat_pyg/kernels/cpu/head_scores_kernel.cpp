@@ -18,7 +18,9 @@
 #include <algorithm>
 #include <vector>
 
-#include "ops.h"
+#include <torch/library.h>
+
+#include "common.h"
 
 namespace gat_pyg {
 namespace {
@@ -191,3 +193,8 @@ std::tuple<at::Tensor, at::Tensor> head_scores_backward(const at::Tensor& grad,
 }
 
 }  // namespace gat_pyg
+
+TORCH_LIBRARY_IMPL(gat_pyg, CPU, m) {
+  m.impl("head_scores", &gat_pyg::head_scores);
+  m.impl("head_scores_backward", &gat_pyg::head_scores_backward);
+}

@@ -20,7 +20,9 @@
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 
-#include "ops.h"
+#include <torch/library.h>
+
+#include "common.h"
 
 namespace gat_pyg {
 namespace {
@@ -436,3 +438,8 @@ gatv2_backward(const at::Tensor& grad_out, const std::optional<at::Tensor>& grad
 }
 
 }  // namespace gat_pyg
+
+TORCH_LIBRARY_IMPL(gat_pyg, CPU, m) {
+  m.impl("gatv2_forward", &gat_pyg::gatv2_forward);
+  m.impl("gatv2_backward", &gat_pyg::gatv2_backward);
+}

@@ -44,7 +44,7 @@
 
 namespace gat_pyg {
 
-// A destination-sorted CSR graph and its transpose (see gat_pyg/kernels/attention.py).
+// A destination-sorted CSR graph and its transpose (see gat_pyg/kernels/attend.py).
 template <typename index_t>
 struct Graph {
   const index_t* ptr;     // [num_dst + 1]; rows are destinations

@@ -1,4 +1,4 @@
-// Argument checks shared by the operators, and the attention-dropout operator.
+// Argument checks shared by the CPU kernels, the instruction set, and the hash dropout.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
@@ -13,7 +13,7 @@
 #include <string>
 #include <type_traits>
 
-#include "ops.h"
+#include "common.h"
 
 namespace gat_pyg {
 namespace {
@@ -353,26 +353,6 @@ at::Tensor hash_dropout(const at::Tensor& x, const HashDropout& dropout, bool pa
 void hash_dropout_(at::Tensor& x, const HashDropout& dropout, bool paired) {
   TORCH_INTERNAL_ASSERT(x.is_contiguous());
   if (dropout.active()) drop_into(x, dropout, paired, x);
-}
-
-// alpha * keep / (1 - p) with the mask of the forward operators (counter e * H + h, alpha's
-// flat index): linear in alpha, so it is also its own backward.
-at::Tensor attention_dropout(const at::Tensor& alpha, double dropout,
-                             const std::optional<at::Tensor>& seed) {
-  TORCH_CHECK(alpha.dim() == 2, "gat_pyg: alpha must be [E, H], got shape ", alpha.sizes());
-  TORCH_CHECK(alpha.device().is_cpu(), "gat_pyg: alpha must be on the CPU");
-  return hash_dropout(alpha, make_dropout(dropout, seed), false);
-}
-
-// x * keep / (1 - p) per element of any shape (counter: the flat index, two elements per
-// hash); its own backward.
-at::Tensor feature_dropout(const at::Tensor& x, double dropout,
-                           const std::optional<at::Tensor>& seed) {
-  TORCH_CHECK(x.device().is_cpu(), "gat_pyg: x must be on the CPU, got ", x.device());
-  const auto dtype = x.scalar_type();
-  TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble || dtype == at::kBFloat16,
-              "gat_pyg: x must be float32, float64 or bfloat16, got ", dtype);
-  return hash_dropout(x, make_dropout(dropout, seed), true);
 }
 
 }  // namespace gat_pyg
