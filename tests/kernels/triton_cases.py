@@ -13,6 +13,7 @@ a CUDA machine would compile, short of running it), and saves what compiled. Bot
 :func:`inputs`, deterministic in the case, so the test process can rebuild them and compare
 with the C++ operators.
 """
+import dataclasses
 import json
 import os
 import sys
@@ -158,10 +159,41 @@ def inputs(case: dict) -> Dict[str, object]:
     return result
 
 
-def run(case: dict, ops) -> List[torch.Tensor]:
-    """Runs the case through ``ops`` (``torch.ops.gat_pyg`` or ``gat_pyg.kernels.triton``);
-    returns the list of results, in a fixed order."""
-    x = inputs(case)
+def _moved(x: Dict[str, object], device, cast) -> Dict[str, object]:
+    """x's tensors on ``device`` and its floating tensors of dtype ``cast`` (if given); a tensor
+    that appears twice (h_src is x_l) stays one tensor. Seeds stay on the CPU."""
+    memo: Dict[int, torch.Tensor] = {}
+
+    def convert(t):
+        if not isinstance(t, torch.Tensor):
+            return t
+        if id(t) not in memo:
+            u = t.to(device)
+            if cast is not None and u.is_floating_point():
+                u = u.to(cast)
+            memo[id(t)] = u
+        return memo[id(t)]
+
+    moved = {}
+    for key, value in x.items():
+        if key in ('seed', 'message_seed'):
+            moved[key] = value
+        elif key == 'graph':
+            moved[key] = dataclasses.replace(value, **{
+                f.name: convert(getattr(value, f.name)) for f in dataclasses.fields(value)
+                if isinstance(getattr(value, f.name), torch.Tensor)})
+        elif isinstance(value, list):
+            moved[key] = [convert(t) for t in value]
+        else:
+            moved[key] = convert(value)
+    return moved
+
+
+def run(case: dict, ops, device='cpu', cast=None) -> List[torch.Tensor]:
+    """Runs the case through ``ops`` (``torch.ops.gat_pyg``, ``gat_pyg.kernels.triton`` or
+    its ``reference``) with the inputs on ``device`` (floating ones cast to ``cast`` if
+    given); returns the list of results, in a fixed order."""
+    x = _moved(inputs(case), device, cast)
     kind = case['kind']
     if kind == 'scores':
         s = ops.head_scores(x['x'], x['att'])

@@ -20,8 +20,10 @@ from torch import Tensor
 FLOAT_DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
 INDEX_DTYPES = (torch.int64, torch.int32)
 
-# Elements of the largest per-program register tile ([edges, heads, channels]); 4096 float32
-# values are 32 registers per thread at 4 warps.
+# Elements of a per-program [edges, heads, channels] register tile: 2048 float32 values are 16
+# registers per thread at 4 warps, per tile. At 8 heads x 8 channels that is 32 edges per step
+# (8 KB of gathered source rows in flight per program); ptxas (sm_90) then reports no spills
+# in the forward kernels (126 registers GAT, 168 GATv2) and the GAT backward (110 / 95).
 TILE_ELEMENTS = 2048
 MAX_EDGE_BLOCK = 32
 

@@ -31,9 +31,13 @@ Backward, with ``g[e,h] = dL/dalpha[e,h]`` and ``gs`` the gradient of the score:
 
 Kernel design.
 
-* Forward, grid ``(N_dst,)``: one program per destination row, all heads at once (a source's
-  row ``h_src[j]`` of ``H*C`` values is one contiguous read; ``[edges, heads, channels]`` tiles,
-  heads and channels padded to powers of two and masked). The program walks its row's edges in
+* Forward, grid ``(N_dst,)``: one program per destination row, all heads at once. Why not a
+  program per (row, head): a source's row ``h_src[j]`` (``H*C`` values, 256 bytes at 8 x 8
+  float32) is then one contiguous read per edge instead of ``H`` reads of ``C`` values, the
+  edge's index and score row are read once for all heads, and the programs are ``H`` times
+  fewer. Tiles are ``[edges, heads, channels]``, heads and channels padded to powers of two and
+  masked, ``edges`` (``BE``) about the mean degree and at most 32, smaller when ``H*C`` is large
+  (:func:`._common.edge_block`); rows longer than ``BE`` take several steps. The program walks its row's edges in
   steps of ``BE`` with an online softmax (running max ``m`` and sum ``l`` per head, the
   accumulator rescaled by ``exp(m_old - m_new)`` when the max grows: Milakov & Gimelshein 2018,
   "Online normalizer calculation for softmax"; FlashAttention, Dao et al. 2022), forming the
