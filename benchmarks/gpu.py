@@ -438,7 +438,9 @@ def time_case(args) -> Dict[str, object]:
     dtype = getattr(torch, args.dtype)
     cuda = device.type == 'cuda'
     result: Dict[str, object] = dict(conv=args.conv, impl=args.impl, edges=args.edges,
-                                     dtype=args.dtype)
+                                     dtype=args.dtype, index=args.index,
+                                     tile=os.environ.get('GAT_PYG_TRITON_TILE'),
+                                     warps=os.environ.get('GAT_PYG_TRITON_WARPS'))
     torch.manual_seed(0)
     n = max(1, args.edges // 20)
     result['nodes'] = n
@@ -457,7 +459,7 @@ def time_case(args) -> Dict[str, object]:
         t0 = time.perf_counter()
         ei, _ = remove_self_loops(edge_index)          # as PyG's layers do, once here
         ei, _ = add_self_loops(ei, num_nodes=n)
-        graph = Prepared(ei, n, n)
+        graph = Prepared(ei, n, n, getattr(torch, args.index))
         del ei
         _sync(device)
         result['prepare_ms'] = (time.perf_counter() - t0) * 1e3
@@ -530,48 +532,72 @@ def time_case(args) -> Dict[str, object]:
     return result
 
 
+def _case(conv, impl, edges, dtype='float32', index='int64', tile=None, warps=None) -> dict:
+    return dict(conv=conv, impl=impl, edges=edges, dtype=dtype, index=index, tile=tile,
+                warps=warps)
+
+
 def _time_cases(smoke: bool) -> List[dict]:
-    """Timing cases in priority order (the budget may cut the tail)."""
+    """Timing cases in priority order (the budget may cut the tail): the Triton / PyG pairs
+    (GAT first, 4M and 20M first), bfloat16, launch-shape and index variants (the kernels'
+    defaults are a guess made without a GPU: tile 2048 elements, 4 warps, int64 indices), then
+    the package's layer as it dispatches today."""
     sizes = SMOKE_SIZES if smoke else SIZES
+    order = {e: k for k, e in enumerate((sizes[1], sizes[2], sizes[0], sizes[3])
+                                        if len(sizes) == 4 else sizes)}
     cases = []
+    for edges in sorted(sizes, key=order.get):
+        for conv in ('gat', 'gatv2'):
+            cases += [_case(conv, 'triton', edges), _case(conv, 'pyg', edges)]
+    for edges in sizes[1:]:
+        for conv in ('gat', 'gatv2'):
+            cases.append(_case(conv, 'triton', edges, 'bfloat16'))
+    mid = sizes[1]
     for conv in ('gat', 'gatv2'):
-        for edges in sizes:
-            cases.append(dict(conv=conv, impl='triton', edges=edges, dtype='float32'))
-            cases.append(dict(conv=conv, impl='pyg', edges=edges, dtype='float32'))
+        cases += [_case(conv, 'triton', mid, index='int32'),
+                  _case(conv, 'triton', mid, tile='1024', warps='2'),
+                  _case(conv, 'triton', mid, tile='4096', warps='8'),
+                  _case(conv, 'triton', mid, warps='8')]
     for conv in ('gat', 'gatv2'):
-        for edges in sizes[1:]:
-            cases.append(dict(conv=conv, impl='triton', edges=edges, dtype='bfloat16'))
-    for conv in ('gat', 'gatv2'):
-        for edges in sizes[:2]:
-            cases.append(dict(conv=conv, impl='gat_pyg', edges=edges, dtype='float32'))
-    # GAT's priority: the pairs at 4M and 20M first, then the rest.
-    key = {4_000_000: 0, 20_000_000: 1, 1_000_000: 2, 62_000_000: 3}
-    cases.sort(key=lambda c: (c['impl'] == 'gat_pyg', c['dtype'] != 'float32',
-                              key.get(c['edges'], 0), c['conv'] != 'gat'))
+        cases.append(_case(conv, 'gat_pyg', mid))
     return cases
 
 
+def _key(t: dict) -> tuple:
+    return (t['conv'], t['impl'], t['edges'], t['dtype'], t.get('index', 'int64'),
+            t.get('tile'), t.get('warps'))
+
+
 def _ratios(timings: List[dict]) -> List[dict]:
-    ok = {(t['conv'], t['impl'], t['edges'], t['dtype']): t for t in timings
-          if t.get('status') == 'ok'}
+    """Per (conv, E): our float32 step against PyG's (time, peak memory), bfloat16 against our
+    float32, and each launch variant against the default."""
+    ok = {_key(t): t for t in timings if t.get('status') == 'ok'}
+    status = {_key(t): t.get('status') for t in timings}
     rows = []
-    for (conv, impl, edges, dtype), t in sorted(ok.items()):
-        if impl != 'triton' or dtype != 'float32':
+    for key, t in sorted(ok.items(), key=lambda kv: str(kv[0])):
+        conv, impl, edges, dtype, index, tile, warps = key
+        if impl != 'triton' or dtype != 'float32' or index != 'int64' or tile or warps:
             continue
         row = dict(conv=conv, edges=edges)
-        pyg = ok.get((conv, 'pyg', edges, 'float32'))
+        pyg = ok.get((conv, 'pyg', edges, 'float32', 'int64', None, None))
         if pyg:
             row['speedup_vs_pyg'] = pyg['step_ms'] / t['step_ms']
             if 'peak_mib' in t and 'peak_mib' in pyg:
                 row['memory_vs_pyg'] = t['peak_mib'] / pyg['peak_mib']
         else:
-            status = [x.get('status') for x in timings
-                      if (x['conv'], x['impl'], x['edges'], x['dtype'])
-                      == (conv, 'pyg', edges, 'float32')]
-            row['pyg'] = status[0] if status else 'not run'
-        bf16 = ok.get((conv, 'triton', edges, 'bfloat16'))
+            row['pyg'] = status.get((conv, 'pyg', edges, 'float32', 'int64', None, None),
+                                    'not run')
+        bf16 = ok.get((conv, 'triton', edges, 'bfloat16', 'int64', None, None))
         if bf16:
             row['bf16_speedup_vs_fp32'] = t['step_ms'] / bf16['step_ms']
+        for other, v in ok.items():
+            if other[:4] == key[:4] and other != key:
+                label = '_'.join(f'{n}{x}' for n, x in zip(('', 'tile', 'warps'), other[4:])
+                                 if x and x != 'int64')
+                row[f'speedup_{label}'] = t['step_ms'] / v['step_ms']
+        gat_pyg = ok.get((conv, 'gat_pyg', edges, 'float32', 'int64', None, None))
+        if gat_pyg:
+            row['speedup_vs_gat_pyg_layer'] = gat_pyg['step_ms'] / t['step_ms']
         rows.append(row)
     return rows
 
@@ -592,8 +618,9 @@ def _environment(smoke: bool) -> dict:
     return env
 
 
-def _child(argv: List[str], timeout: float, smoke: bool) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
+def _child(argv: List[str], timeout: float, smoke: bool,
+           extra_env: Optional[Dict[str, str]] = None) -> subprocess.CompletedProcess:
+    env = dict(os.environ, **(extra_env or {}))
     env['PYTHONPATH'] = os.pathsep.join([ROOT] + [p for p in [env.get('PYTHONPATH')] if p])
     if smoke:
         env['TRITON_INTERPRET'] = '1'
@@ -646,17 +673,23 @@ def run_all(args) -> int:
     say('== timings: one layer 64 -> 8 x 8, forward + backward ==')
     timings = []
     for case in _time_cases(args.smoke):
-        label = f"{case['conv']:6s} {case['impl']:8s} {case['dtype']:9s} E={case['edges']:>9,}"
+        variant = ' '.join(f'{k}={case[k]}' for k in ('index', 'tile', 'warps')
+                           if case[k] and case[k] != 'int64')
+        label = (f"{case['conv']:6s} {case['impl']:8s} {case['dtype']:9s} "
+                 f"E={case['edges']:>11,} {variant:18s}")
         left = args.budget - (time.time() - start)
         if left < 20:
             say(f'{label}  skipped: time budget ({args.budget} s) spent')
             timings.append(dict(case, status='skipped: time budget'))
             continue
         argv = ['time', '--conv', case['conv'], '--impl', case['impl'], '--edges',
-                str(case['edges']), '--dtype', case['dtype']] + (['--smoke'] if args.smoke
-                                                                  else [])
+                str(case['edges']), '--dtype', case['dtype'], '--index', case['index']]
+        argv += ['--smoke'] if args.smoke else []
+        extra = {name: case[k] for k, name in (('tile', 'GAT_PYG_TRITON_TILE'),
+                                                ('warps', 'GAT_PYG_TRITON_WARPS')) if case[k]}
         try:
-            proc = _child(argv, timeout=min(args.case_timeout, left), smoke=args.smoke)
+            proc = _child(argv, timeout=min(args.case_timeout, left), smoke=args.smoke,
+                          extra_env=extra)
             lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('{')]
             if proc.returncode or not lines:
                 res = dict(case, status='failed', error=(proc.stderr or proc.stdout)[-2000:])
@@ -704,6 +737,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_time.add_argument('--impl', choices=('triton', 'pyg', 'gat_pyg'), required=True)
     p_time.add_argument('--edges', type=int, required=True)
     p_time.add_argument('--dtype', choices=('float32', 'bfloat16', 'float16'), default='float32')
+    p_time.add_argument('--index', choices=('int64', 'int32'), default='int64',
+                        help='index dtype of our prepared graph')
     for p in (p_all, p_check, p_time):
         p.add_argument('--smoke', action='store_true',
                        help='on the CPU through Triton\'s interpreter, toy sizes (tests this '

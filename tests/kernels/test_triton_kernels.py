@@ -3,10 +3,12 @@
 What is checked: for every case of ``triton_cases.CASES`` (GAT and GATv2 forward and every
 backward output, heads 1/2/8, channels 1/3/8/16/64, edge scores and edge features, attention
 and message dropout, ``grad_alpha``, partial ``output_mask``, ``merge_h_src``, self-loops,
-isolated targets and sources, duplicate edges, rows longer than a block, bipartite graphs,
-graphs without edges or nodes, int32 and int64 indices, float32 and float64; head scores;
-attention and feature dropout) the Triton result equals ``torch.ops.gat_pyg``'s: float32 to
-1e-5, float64 to 1e-12, dropout masks and masked values bit for bit. The plain-torch reference
+isolated targets and sources, duplicate edges, rows longer than a block, several rows per
+program, bipartite graphs, graphs without edges or nodes, int32 and int64 indices, float32 and
+float64; head scores; attention and feature dropout) the Triton result equals
+``torch.ops.gat_pyg``'s: float32 to 1e-5, float64 to 1e-12, dropout masks and masked values
+bit for bit. Misuse (dtypes, shapes, index contents, a missing or wrong transposed order,
+dropout arguments) raises a RuntimeError before any kernel runs, as the C++ operators do. The plain-torch reference
 (``gat_pyg.kernels.triton.reference``, which the GPU check compares against) is held to the
 C++ operators on the same cases. A second worker compiles every kernel variant for NVIDIA GPUs
 (sm_90) without one, so that a kernel the interpreter accepts but the compiler would
@@ -24,6 +26,7 @@ the interpreter); they are compiled here and checked on a GPU by ``scripts/gpu_c
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -31,7 +34,7 @@ import pytest
 import torch
 
 import triton_cases
-from triton_cases import BY_NAME, CASE_NAMES, run
+from triton_cases import BY_NAME, CASE_NAMES, error_cases, run
 
 ops = torch.ops.gat_pyg
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -98,6 +101,16 @@ def test_interpreted_kernels_equal_the_cpp_operators(interpreted, name):
     want = run(case, ops)
     _not_trivial(case, want)
     _compare(case, result['outputs'], want)
+
+
+@needs_triton
+@pytest.mark.parametrize('name,call,pattern', error_cases(), ids=[c[0] for c in error_cases()])
+def test_misuse_raises_runtime_errors_as_the_cpp_operators_do(interpreted, name, call, pattern):
+    result = interpreted[f'error:{name}']
+    assert result['raised'] == 'RuntimeError', result
+    assert re.search(pattern, result['message']), result['message']
+    with pytest.raises(RuntimeError):
+        call(ops)
 
 
 @pytest.mark.parametrize('name', CASE_NAMES)

@@ -13,6 +13,7 @@ a CUDA machine would compile, short of running it), and saves what compiled. Bot
 :func:`inputs`, deterministic in the case, so the test process can rebuild them and compare
 with the C++ operators.
 """
+import contextlib
 import dataclasses
 import json
 import os
@@ -83,6 +84,10 @@ CASES: List[dict] = [
           grad_alpha=True),
     _case('gatv2_isolated_duplicates_h8_c8_f64', 'gatv2', 'isolated_duplicates', 8, 8, F64,
           edge_dim=1, p=0.4, h_is_x_l=True, merge=True, grad_alpha=True),
+    _case('gatv2_rows_per_program_f64_edges', 'gatv2', 'random', 2, 3, F64, edge_dim=3, p=0.3,
+          grad_alpha=True, max_programs=2),
+    _case('gatv2_rows_per_program_isolated', 'gatv2', 'more_targets', 8, 8, F32, I32,
+          edge_dim=2, h_is_x_l=True, merge=True, max_programs=3),
     _case('gatv2_self_loops_h2_c8_dropout', 'gatv2', 'self_loops', 2, 8, p=0.2, h_is_x_l=True,
           merge=True),
     _case('gatv2_wide_row_h2_c3_f64_edges', 'gatv2', 'wide_row', 2, 3, F64, edge_dim=2,
@@ -98,6 +103,7 @@ CASES: List[dict] = [
     # --- head scores ---
     _case('scores_h1_c1', 'scores', None, 1, 1, nodes=7),
     _case('scores_h2_c3_f64', 'scores', None, 2, 3, F64, nodes=130),
+    _case('scores_nodes_per_program', 'scores', None, 2, 8, F32, nodes=300, max_programs=2),
     _case('scores_h8_c16', 'scores', None, 8, 16, nodes=70),
     _case('scores_h2_c64', 'scores', None, 2, 64, nodes=33),
     _case('scores_no_nodes', 'scores', None, 2, 3, nodes=0),
@@ -189,10 +195,33 @@ def _moved(x: Dict[str, object], device, cast) -> Dict[str, object]:
     return moved
 
 
+@contextlib.contextmanager
+def _program_limit(case: dict, ops):
+    """With ``max_programs`` in the case, the Triton kernels that keep one partial sum per
+    program (GATv2's destination pass, head scores' backward) use at most that many programs,
+    so that tiny graphs take their loop over several rows (nodes) per program."""
+    limit = case.get('max_programs')
+    if not limit or getattr(ops, '__name__', '') != 'gat_pyg.kernels.triton':
+        yield
+        return
+    from gat_pyg.kernels.triton import attend_kernel, head_scores_kernel
+    saved = attend_kernel.MAX_ROW_PROGRAMS, head_scores_kernel.MAX_PROGRAMS
+    attend_kernel.MAX_ROW_PROGRAMS = head_scores_kernel.MAX_PROGRAMS = limit
+    try:
+        yield
+    finally:
+        attend_kernel.MAX_ROW_PROGRAMS, head_scores_kernel.MAX_PROGRAMS = saved
+
+
 def run(case: dict, ops, device='cpu', cast=None) -> List[torch.Tensor]:
     """Runs the case through ``ops`` (``torch.ops.gat_pyg``, ``gat_pyg.kernels.triton`` or
     its ``reference``) with the inputs on ``device`` (floating ones cast to ``cast`` if
     given); returns the list of results, in a fixed order."""
+    with _program_limit(case, ops):
+        return _run(case, ops, device, cast)
+
+
+def _run(case: dict, ops, device, cast) -> List[torch.Tensor]:
     x = _moved(inputs(case), device, cast)
     kind = case['kind']
     if kind == 'scores':
@@ -230,6 +259,62 @@ def run(case: dict, ops, device='cpu', cast=None) -> List[torch.Tensor]:
     return [out, alpha, *grads]
 
 
+# --- misuse: each raises RuntimeError before any kernel runs ----------------------------------
+
+def error_cases():
+    """``(name, call(ops), message pattern)``: calls that both the C++ operators and the Triton
+    kernels refuse with a RuntimeError (the pattern is the Triton message's)."""
+    g = sorted_graph(*GRAPH_SPECS['random'])
+    n, E = g.num_src, g.num_edges
+    s, h = torch.randn(n, 2), torch.randn(n, 2, 3)
+    x_r, att = torch.randn(n, 2, 3), torch.randn(2, 3)
+    alpha, grad_out = torch.rand(E, 2), torch.randn(n, 2, 3)
+    bad_src = g.src.clone()
+    bad_src[3] = n
+    bad_ptr = g.ptr.clone()
+    bad_ptr[2], bad_ptr[3] = bad_ptr[3], bad_ptr[2] - 1
+    shuffled = g.t_perm.flip(0).contiguous()
+
+    def gat(ops, *, ptr=g.ptr, src=g.src, s_src=s, h_src=h, p=0.0, seed=None, p_msg=0.0):
+        return ops.gat_forward(ptr, src, None, None, None, s_src, None, None, h_src, 0.2, p,
+                               seed, p_msg, None)
+
+    def gat_backward(ops, transposed=(g.t_ptr, g.t_col, g.t_perm)):
+        return ops.gat_backward(grad_out, None, g.ptr, g.src, *transposed, s, None, None, h,
+                                alpha, 0.2, 0.0, None, [True] * 4)
+
+    def gatv2(ops, *, edge_attr=None, w_edge=None):
+        return ops.gatv2_forward(*g.args(), h, x_r, att, edge_attr, w_edge, h, 0.2, 0.0, None)
+
+    def merged(ops):
+        return ops.gatv2_backward(grad_out, None, *g.args(), h, x_r, att, None, None, h.clone(),
+                                  alpha, 0.2, 0.0, None, [True] * 6, 0.0, None, True)
+
+    return [
+        ('integer_features', lambda ops: gat(ops, h_src=h.long(), s_src=s.long()),
+         r'h_src must be float32, float64, bfloat16 or float16'),
+        ('score_shape', lambda ops: gat(ops, s_src=s[:-1]), r's_src has shape'),
+        ('source_out_of_range', lambda ops: gat(ops, src=bad_src), r'src has an entry outside'),
+        ('decreasing_pointers', lambda ops: gat(ops, ptr=bad_ptr), r'ptr must start at 0'),
+        ('index_dtypes_differ', lambda ops: gat(ops, src=g.src.int()),
+         r'src must have the dtype of ptr'),
+        ('dropout_above_one', lambda ops: gat(ops, p=1.5, seed=torch.tensor(1)),
+         r'dropout must be in \[0, 1\]'),
+        ('dropout_without_seed', lambda ops: gat(ops, p=0.5), r'dropout > 0 needs a seed'),
+        ('message_dropout_without_seed', lambda ops: gat(ops, p_msg=0.5),
+         r'message_dropout > 0 needs a message_seed'),
+        ('backward_without_transpose', lambda ops: gat_backward(ops, (None, None, None)),
+         r'backward needs the transposed order'),
+        ('wrong_transpose', lambda ops: gat_backward(ops, (g.t_ptr, g.t_col, shuffled)),
+         r'are not the transpose of ptr/src'),
+        ('edge_attr_without_weight', lambda ops: gatv2(ops, edge_attr=torch.randn(E, 2)),
+         r'edge_attr and w_edge must be given together'),
+        ('merge_with_another_h_src', merged, r'merge_h_src needs h_src to be x_l'),
+        ('head_scores_att_shape', lambda ops: ops.head_scores(h, torch.randn(3, 2)),
+         r'att has shape'),
+    ]
+
+
 # --- the worker ---------------------------------------------------------------------------------
 
 def _interpret(path: str) -> None:
@@ -242,6 +327,12 @@ def _interpret(path: str) -> None:
             results[case['name']] = {'outputs': [t.clone() for t in run(case, kernels)]}
         except Exception:   # noqa: BLE001  (reported by the test of that case)
             results[case['name']] = {'error': traceback.format_exc()}
+    for name, call, _ in error_cases():
+        try:
+            call(kernels)
+            results[f'error:{name}'] = {'raised': None}
+        except Exception as error:   # noqa: BLE001
+            results[f'error:{name}'] = {'raised': type(error).__name__, 'message': str(error)}
     torch.save(results, path)
 
 

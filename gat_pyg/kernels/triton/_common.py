@@ -10,6 +10,7 @@ needs one device-to-host synchronisation; it is done once per graph: a graph who
 tensors are the same objects, unmodified (same ``_version``), as a verified one is not checked
 again (the C++ kernels' ``VerifiedTransposes``).
 """
+import os
 import threading
 import weakref
 from typing import List, Optional, Sequence
@@ -26,6 +27,25 @@ INDEX_DTYPES = (torch.int64, torch.int32)
 # in the forward kernels (126 registers GAT, 168 GATv2) and the GAT backward (110 / 95).
 TILE_ELEMENTS = 2048
 MAX_EDGE_BLOCK = 32
+# Warps per program of the attention kernels.
+NUM_WARPS = 4
+
+
+def _pow2_from_env(name: str, default: int) -> int:
+    """A launch constant overridden by an environment variable (a power of two), read once at
+    import: ``GAT_PYG_TRITON_TILE`` (:data:`TILE_ELEMENTS`) and ``GAT_PYG_TRITON_WARPS``
+    (:data:`NUM_WARPS`), so that a GPU run can compare launch shapes without code changes."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    n = int(value)
+    if n < 1 or n & (n - 1):
+        raise ValueError(f'{name} must be a power of two, got {value!r}')
+    return n
+
+
+TILE_ELEMENTS = _pow2_from_env('GAT_PYG_TRITON_TILE', TILE_ELEMENTS)
+NUM_WARPS = _pow2_from_env('GAT_PYG_TRITON_WARPS', NUM_WARPS)
 
 
 def next_pow2(n: int) -> int:
@@ -130,7 +150,8 @@ def check_graph(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Option
                 t_perm: Optional[Tensor], num_src: int, device: torch.device,
                 backward: bool) -> None:
     """Dtypes, devices and shapes of the graph's index tensors, and (once per graph) their
-    contents. ``backward``: the transposed order must be given. Raises RuntimeError."""
+    contents: ``ptr`` and ``src``, and with ``backward`` (which needs it) the transposed
+    order. Raises RuntimeError."""
     check_index('ptr', ptr, ptr.dtype if isinstance(ptr, Tensor) else None, device)
     if ptr.numel() < 1:
         raise RuntimeError('gat_pyg: ptr must have N_dst + 1 >= 1 entries')
@@ -152,7 +173,8 @@ def check_graph(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Option
         if t_col.numel() != src.numel() or t_perm.numel() != src.numel():
             raise RuntimeError('gat_pyg: src, t_col and t_perm must have one entry per edge, '
                                f'got {src.numel()}, {t_col.numel()}, {t_perm.numel()}')
-        tensors += [t_ptr, t_col, t_perm]
+        if backward:        # forward does not read the transposed order (nor do the C++ checks)
+            tensors += [t_ptr, t_col, t_perm]
     if _verified.contains(tensors):
         return
     _check_contents(tensors, num_src)

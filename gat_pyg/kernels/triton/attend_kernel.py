@@ -90,7 +90,7 @@ from gat_pyg.kernels.triton.hashing import dropout_args, keep_single, seed_base
 # gradients): enough to fill a GPU several times over.
 MAX_ROW_PROGRAMS = 8192
 # Rows summed per step by sum_partials.
-_PARTIAL_ROWS = 32
+_PARTIAL_ROWS = 64
 
 _NO_SPECIALIZE = ['base_lo', 'base_hi', 'threshold', 'rows_per_program']
 
@@ -429,10 +429,10 @@ def _sum_partials_kernel(partial, out, P, W, BP: tl.constexpr, BW: tl.constexpr)
 
 def sum_partials(partial: Tensor, out: Tensor) -> Tensor:
     """``out[k] = sum_p partial[p, k]`` (``partial`` ``[P, W]`` contiguous, ``out`` ``W``
-    elements), the rows added in blocks of 32 in a fixed order: the same result run to run."""
+    elements), the rows added in blocks of 64 in a fixed order: the same result run to run."""
     P, W = partial.shape
     if W:
-        BW = 128
+        BW = 64
         _sum_partials_kernel[(triton.cdiv(W, BW), )](partial, out, P, W, BP=_PARTIAL_ROWS, BW=BW)
     return out
 
@@ -497,7 +497,7 @@ def _forward(dims: _Dims, ptr, src, out, alpha, h_src, v2: bool, score_args, fla
         float(slope), lo, hi, thr, scale,
         V2=v2, HAS_DST=flags.get('HAS_DST', False), HAS_EDGE=flags.get('HAS_EDGE', False),
         DROPOUT=active, H_IS_X_L=flags.get('H_IS_X_L', False), ACC=dims.ACC,
-        BE=BE, BH=dims.BH, BC=dims.BC)
+        BE=BE, BH=dims.BH, BC=dims.BC, num_warps=_common.NUM_WARPS)
 
 
 def gat_forward(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Optional[Tensor],
@@ -694,7 +694,7 @@ def gat_backward(grad_out: Tensor, grad_alpha: Optional[Tensor], ptr: Tensor, sr
             V2=False, HAS_DST=s_dst is not None, HAS_EDGE=s_edge is not None,
             HAS_GRAD_ALPHA=grad_alpha is not None, DROPOUT=active, WANT_ROW=want_dst,
             WANT_EDGE=want_edge, WANT_ATT=False, WANT_W=False, STORE_G=want_src,
-            ACC=dims.ACC, BE=BE, BH=dims.BH, BC=dims.BC)
+            ACC=dims.ACC, BE=BE, BH=dims.BH, BC=dims.BC, num_warps=_common.NUM_WARPS)
     if (want_h or want_src) and num_src:
         d = h_src
         BE_src = dims.edge_block(num_src)
@@ -704,7 +704,8 @@ def gat_backward(grad_out: Tensor, grad_alpha: Optional[Tensor], ptr: Tensor, sr
             H, C, 0, float(negative_slope), lo, hi, thr, scale,
             V2=False, HAS_EDGE=False, DROPOUT=active, WANT_H=want_h,
             WANT_SRC=want_src and gbuf is not None, MERGE=False, ACC=dims.ACC,
-            BE=BE_src, BH=dims.BH, BC=dims.BC)
+            BE=BE_src, BH=dims.BH, BC=dims.BC,
+            num_warps=_common.NUM_WARPS)
     if want_src and gbuf is None:       # no rows: nothing reaches the sources
         grad_s_src.zero_()
     if want_h:
@@ -791,7 +792,8 @@ def gatv2_backward(grad_out: Tensor, grad_alpha: Optional[Tensor], ptr: Tensor, 
             V2=True, HAS_DST=False, HAS_EDGE=edges, HAS_GRAD_ALPHA=grad_alpha is not None,
             DROPOUT=active, WANT_ROW=want_xr, WANT_EDGE=want_ea, WANT_ATT=want_att,
             WANT_W=want_w, STORE_G=want_xl, ACC=dims.ACC,
-            BE=dims.edge_block(dims.num_dst), BH=dims.BH, BC=dims.BC, num_stages=1)
+            BE=dims.edge_block(dims.num_dst), BH=dims.BH, BC=dims.BC, num_stages=1,
+            num_warps=_common.NUM_WARPS)
         if want_att:
             sum_partials(partial_att, grad_att)
         if want_w:
@@ -810,7 +812,8 @@ def gatv2_backward(grad_out: Tensor, grad_alpha: Optional[Tensor], ptr: Tensor, 
             target_h, grad_x_l if grad_x_l.numel() else d,
             H, C, D, float(negative_slope), lo, hi, thr, scale,
             V2=True, HAS_EDGE=edges, DROPOUT=active, WANT_H=want_h, WANT_SRC=src_xl,
-            MERGE=merged, ACC=dims.ACC, BE=dims.edge_block(num_src), BH=dims.BH, BC=dims.BC)
+            MERGE=merged, ACC=dims.ACC, BE=dims.edge_block(num_src), BH=dims.BH, BC=dims.BC,
+            num_warps=_common.NUM_WARPS)
         if want_xl and gbuf is None and grad_x_l.numel():
             grad_x_l.zero_()
     if merged:

@@ -8,12 +8,14 @@ GAT's attention logit ``a^T [W x_i || W x_j]`` splits into ``<a_dst, W x_i> + <a
 (Velickovic et al., arXiv 1710.10903, eq. 1; the split as in DGL's and PyG's ``GATConv``), so
 these per-node scalars are computed once per node and gathered per edge by the attention
 kernel. Backward: ``grad_x[n,h,c] = grad[n,h] * att[h,c]`` and
-``grad_att[h,c] = sum_n grad[n,h] * x[n,h,c]``; the latter is summed per block of
-:data:`NODE_BLOCK` nodes into ``[blocks, H*C]`` partials, which are then added in block order
-(:func:`~.attend_kernel.sum_partials`): deterministic, no atomics.
+``grad_att[h,c] = sum_n grad[n,h] * x[n,h,c]``; the latter is summed per program (a fixed
+range of nodes, at most :data:`MAX_PROGRAMS` programs) into ``[programs, H*C]`` partials, which
+are then added in program order (:func:`~.attend_kernel.sum_partials`): deterministic, no
+atomics.
 
-Grid: one program per block of :data:`NODE_BLOCK` nodes (a ``[nodes, H, C]`` tile, heads and
-channels padded to powers of two and masked). Accumulation in float32 (float64 for float64).
+Grid: forward, one program per block of up to :data:`NODE_BLOCK` nodes (a ``[nodes, H, C]``
+tile, heads and channels padded to powers of two and masked); backward, one program per range
+of such blocks. Accumulation in float32 (float64 for float64).
 """
 from typing import Sequence, Tuple
 
@@ -26,6 +28,8 @@ from gat_pyg.kernels.triton import _common
 from gat_pyg.kernels.triton.attend_kernel import sum_partials
 
 NODE_BLOCK = 64
+# Programs of the backward (partial sums of grad_att).
+MAX_PROGRAMS = 4096
 
 
 def _node_block(width: int) -> int:
@@ -50,29 +54,35 @@ def _scores_kernel(x, att, s, N, H, C, ACC: tl.constexpr, BN: tl.constexpr, BH: 
              mask=mask_n[:, None] & mask_h[None, :])
 
 
-@triton.jit
-def _scores_backward_kernel(grad, x, att, grad_x, partial, N, H, C, WANT_X: tl.constexpr,
-                            WANT_ATT: tl.constexpr, ACC: tl.constexpr, BN: tl.constexpr,
-                            BH: tl.constexpr, BC: tl.constexpr):
+@triton.jit(do_not_specialize=['nodes_per_program'])
+def _scores_backward_kernel(grad, x, att, grad_x, partial, N, H, C, nodes_per_program,
+                            WANT_X: tl.constexpr, WANT_ATT: tl.constexpr, ACC: tl.constexpr,
+                            BN: tl.constexpr, BH: tl.constexpr, BC: tl.constexpr):
     pid = tl.program_id(0).to(tl.int64)
-    nodes = pid * BN + tl.arange(0, BN)
+    first = pid * nodes_per_program
+    last = tl.minimum(first + nodes_per_program, N)
     offs_h = tl.arange(0, BH)
     offs_c = tl.arange(0, BC)
     mask_h = offs_h < H
     hc = offs_h[:, None] * C + offs_c[None, :]
     mask_hc = mask_h[:, None] & (offs_c[None, :] < C)
-    mask_n = nodes < N
-    m3 = mask_n[:, None, None] & mask_hc[None, :, :]
-    g = tl.load(grad + nodes[:, None] * H + offs_h[None, :],
-                mask=mask_n[:, None] & mask_h[None, :], other=0).to(ACC)
-    at3 = nodes[:, None, None] * (H * C) + hc[None, :, :]
-    if WANT_X:
-        a = tl.load(att + hc, mask=mask_hc, other=0).to(ACC)
-        tl.store(grad_x + at3, (g[:, :, None] * a[None, :, :]).to(grad_x.dtype.element_ty),
-                 mask=m3)
+    a = tl.load(att + hc, mask=mask_hc, other=0).to(ACC)
+    acc = tl.zeros([BH, BC], ACC)
+    for n0 in range(first, last, BN):
+        nodes = n0 + tl.arange(0, BN)
+        mask_n = nodes < last
+        m3 = mask_n[:, None, None] & mask_hc[None, :, :]
+        g = tl.load(grad + nodes[:, None] * H + offs_h[None, :],
+                    mask=mask_n[:, None] & mask_h[None, :], other=0).to(ACC)
+        at3 = nodes[:, None, None] * (H * C) + hc[None, :, :]
+        if WANT_X:
+            tl.store(grad_x + at3, (g[:, :, None] * a[None, :, :]).to(grad_x.dtype.element_ty),
+                     mask=m3)
+        if WANT_ATT:
+            xt = tl.load(x + at3, mask=m3, other=0).to(ACC)
+            acc += tl.sum(g[:, :, None] * xt, axis=0)
     if WANT_ATT:
-        xt = tl.load(x + at3, mask=m3, other=0).to(ACC)
-        tl.store(partial + pid * (H * C) + hc, tl.sum(g[:, :, None] * xt, axis=0), mask=mask_hc)
+        tl.store(partial + pid * (H * C) + hc, acc, mask=mask_hc)
 
 
 def _check(x: Tensor, att: Tensor) -> None:
@@ -135,12 +145,15 @@ def head_scores_backward(grad: Tensor, x: Tensor, att: Tensor,
         return grad_x, grad_att
     BH, BC = _common.next_pow2(H), _common.next_pow2(C)
     BN = _node_block(BH * BC)
-    blocks = triton.cdiv(N, BN)
+    # Programs of NODE_BLOCK-node steps, at most MAX_PROGRAMS of them (each writes one partial
+    # sum of grad_att): the split depends on N only, so the sum's order is fixed.
+    per_program = triton.cdiv(triton.cdiv(N, BN), MAX_PROGRAMS) * BN
+    blocks = triton.cdiv(N, per_program)
     acc_dtype = _common.acc_dtype(x.dtype)
     partial = (torch.empty(blocks, H * C, dtype=acc_dtype, device=x.device) if want_att
                else grad)
     _scores_backward_kernel[(blocks, )](grad, x, att, grad_x if want_x else x, partial, N, H, C,
-                                        WANT_X=want_x, WANT_ATT=want_att,
+                                        per_program, WANT_X=want_x, WANT_ATT=want_att,
                                         ACC=_common.tl_dtype(acc_dtype), BN=BN, BH=BH, BC=BC)
     if want_att:
         sum_partials(partial, grad_att)
