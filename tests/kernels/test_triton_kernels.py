@@ -8,7 +8,10 @@ program, bipartite graphs, graphs without edges or nodes, int32 and int64 indice
 float64; head scores; attention and feature dropout) the Triton result equals
 ``torch.ops.gat_pyg``'s: float32 to 1e-5, float64 to 1e-12, dropout masks and masked values
 bit for bit. Misuse (dtypes, shapes, index contents, a missing or wrong transposed order,
-dropout arguments) raises a RuntimeError before any kernel runs, as the C++ operators do. The plain-torch reference
+dropout arguments) raises a RuntimeError before any kernel runs, as the C++ operators do.
+Registered as the operators' kernels (``torch.library.register_kernel``, in the worker, for the
+CPU: what the integration will do for CUDA), the functions serve the package's autograd-aware
+wrappers unchanged. The plain-torch reference
 (``gat_pyg.kernels.triton.reference``, which the GPU check compares against) is held to the
 C++ operators on the same cases. A second worker compiles every kernel variant for NVIDIA GPUs
 (sm_90) without one, so that a kernel the interpreter accepts but the compiler would
@@ -124,6 +127,19 @@ def test_misuse_raises_runtime_errors_as_the_cpp_operators_do(interpreted, name,
     assert re.search(pattern, result['message']), result['message']
     with pytest.raises(RuntimeError):
         call(ops)
+
+
+@needs_triton
+def test_registered_as_the_operators_kernels_through_autograd_and_wrappers(interpreted):
+    """In the worker, the Triton functions were registered as the operators' CPU kernels
+    (torch.library.register_kernel, as they will be for CUDA): the package's wrappers and the
+    C++ autograd then reach every operator and give the C++ kernels' results."""
+    result = interpreted['dispatch']
+    assert 'error' not in result, result.get('error')
+    assert result['called'] == sorted(triton_cases.OPERATORS)
+    assert len(result['before']) == len(result['after']) == 18
+    for k, (a, b) in enumerate(zip(result['after'], result['before'])):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12, msg=lambda m: f'{k}: {m}')
 
 
 @pytest.mark.parametrize('name', CASE_NAMES)

@@ -333,7 +333,62 @@ def _interpret(path: str) -> None:
             results[f'error:{name}'] = {'raised': None}
         except Exception as error:   # noqa: BLE001
             results[f'error:{name}'] = {'raised': type(error).__name__, 'message': str(error)}
+    try:        # last: it replaces the C++ CPU kernels in this process
+        results['dispatch'] = _dispatch_check()
+    except Exception:   # noqa: BLE001
+        results['dispatch'] = {'error': traceback.format_exc()}
     torch.save(results, path)
+
+
+def _through_the_dispatcher() -> List[torch.Tensor]:
+    """The package's autograd-aware wrappers (gat_pyg.kernels: gat_attention, gatv2_attention,
+    head_scores, feature_dropout; C++ autograd over torch.ops.gat_pyg), forward and gradients,
+    float64, dropouts on."""
+    from gat_pyg import kernels
+    g = sorted_graph(*GRAPH_SPECS['random'])
+    gen = torch.Generator().manual_seed(1)
+
+    def r(*shape):
+        return torch.randn(*shape, generator=gen, dtype=F64).requires_grad_()
+
+    gat = [r(9, 2), r(9, 2), r(g.num_edges, 2), r(9, 2, 3)]
+    gatv2 = [r(9, 2, 3), r(9, 2, 3), r(2, 3), r(g.num_edges, 2), r(6, 2)]
+    x, att = r(7, 2, 3), r(2, 3)
+    torch.manual_seed(3)
+    out, alpha = kernels.gat_attention(*g.args(), *gat, 0.2, 0.3, True, message_dropout=0.2)
+    results = [out, alpha, *torch.autograd.grad(out.square().sum() + alpha.sum(), gat)]
+    out, alpha = kernels.gatv2_attention(*g.args(), *gatv2, gatv2[0], 0.2, 0.3, True,
+                                         message_dropout=0.1)
+    results += [out, alpha, *torch.autograd.grad(out.square().sum() + alpha.sum(), gatv2)]
+    s = kernels.head_scores(x, att)
+    results += [s, *torch.autograd.grad(s.square().sum(), [x, att])]
+    dropped = kernels.feature_dropout(x, 0.4, True)
+    results += [dropped, *torch.autograd.grad(dropped.square().sum(), [x])]
+    return [t.detach() for t in results]
+
+
+OPERATORS = ('gat_forward', 'gat_backward', 'gatv2_forward', 'gatv2_backward',
+             'attention_dropout', 'feature_dropout', 'head_scores', 'head_scores_backward')
+
+
+def _dispatch_check() -> Dict[str, object]:
+    """Registers the Triton functions as the CPU kernels of the operators (in this worker
+    only: what the integrator will do for CUDA) and runs :func:`_through_the_dispatcher`
+    before and after: the C++ kernels' results, then the Triton kernels' through the same
+    schemas, autograd and wrappers. Returns both, and which operators were reached."""
+    import warnings
+    from gat_pyg.kernels import triton as kernels
+    before = _through_the_dispatcher()
+    called = set()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')   # "overriding a previously registered kernel"
+        for name in OPERATORS:
+            def kernel(*args, _fn=getattr(kernels, name), _name=name, **kwargs):
+                called.add(_name)
+                return _fn(*args, **kwargs)
+            torch.library.register_kernel(f'gat_pyg::{name}', 'cpu', kernel)
+    after = _through_the_dispatcher()
+    return {'before': before, 'after': after, 'called': sorted(called)}
 
 
 def install_stand_in_driver(arch: int):
