@@ -169,7 +169,7 @@ def test_reference_masks_equal_the_cpp_operators_on_larger_tensors():
 
 @needs_triton
 def test_kernels_compile_for_nvidia_gpus(tmp_path):
-    """Every kernel variant the cases launch (float32 cases also in bfloat16 and float16)
+    """Every kernel variant the cases launch (float32 cases also in bfloat16, a few in float16)
     compiles to a cubin for sm_90 (H100 / H200); nothing is run."""
     if not HAS_TRITON:
         _no_triton()

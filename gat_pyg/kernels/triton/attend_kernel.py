@@ -37,8 +37,8 @@ Kernel design.
   edge's index and score row are read once for all heads, and the programs are ``H`` times
   fewer. Tiles are ``[edges, heads, channels]``, heads and channels padded to powers of two and
   masked, ``edges`` (``BE``) about the mean degree and at most 32, smaller when ``H*C`` is large
-  (:func:`._common.edge_block`); rows longer than ``BE`` take several steps. The program walks its row's edges in
-  steps of ``BE`` with an online softmax (running max ``m`` and sum ``l`` per head, the
+  (:func:`._common.edge_block`); rows longer than ``BE`` take several steps. The program
+  walks its row's edges in steps of ``BE`` with an online softmax (running max ``m`` and sum ``l`` per head, the
   accumulator rescaled by ``exp(m_old - m_new)`` when the max grows: Milakov & Gimelshein 2018,
   "Online normalizer calculation for softmax"; FlashAttention, Dao et al. 2022), forming the
   score on the fly (GATv2's ``z`` lives in registers: no ``E x H x C`` tensor). Scores are
@@ -75,7 +75,7 @@ Errors: ``RuntimeError`` (as the C++ operators raise) for a wrong dtype, shape, 
 dropout probability or seed, or bad index contents (verified once per graph, see
 :mod:`._common`).
 """
-from typing import List, Optional, Sequence, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import triton
