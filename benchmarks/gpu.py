@@ -33,8 +33,12 @@ script without a GPU; its numbers mean nothing).
    cache it), ``pyg`` (``torch_geometric.nn.GATConv`` / ``GATv2Conv``) and ``gat_pyg`` (the
    package's own layer as it dispatches today, e.g. its pure-torch CSR path on CUDA, or the
    Triton kernels once they are registered and ``GAT_PYG_TRITON=1``); bfloat16 for ``triton``
-   at E >= 4M. A case that runs out of memory says so. Cases run in priority order until the
-   time budget (``--budget``, seconds) is spent; the rest are listed as skipped.
+   at E >= 4M; at E = 4M also int32 indices and other launch shapes (``GAT_PYG_TRITON_TILE``,
+   ``GAT_PYG_TRITON_WARPS``: the defaults were chosen without a GPU, from ptxas' register
+   counts). A case that runs out of memory says so. Cases run in priority order until the time
+   budget (``--budget``, seconds) is spent; the rest are listed as skipped. The ratios: PyG's
+   step time over ours (speed-up), our peak memory over PyG's, our float32 step over our
+   bfloat16 one, and each variant against the default.
 
 Nothing here needs more than the copied working tree, torch, PyG and Triton (no torch_scatter,
 no torch_sparse, no native library).
