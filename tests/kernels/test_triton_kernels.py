@@ -1,8 +1,8 @@
 """The Triton kernels (``gat_pyg.kernels.triton``) against the C++ operators, on the CPU.
 
 What is checked: for every case of ``triton_cases.CASES`` (GAT and GATv2 forward and every
-backward output, heads 1/2/8, channels 1/3/8/16/64, edge scores and edge features, attention
-and message dropout, ``grad_alpha``, partial ``output_mask``, ``merge_h_src``, self-loops,
+backward output, heads 1/2/8/12/16, channels 1/2/3/5/8/16/64, edge scores and edge features,
+attention and message dropout, ``grad_alpha``, partial ``output_mask``, ``merge_h_src``, self-loops,
 isolated targets and sources, duplicate edges, rows longer than a block, several rows per
 program, bipartite graphs, graphs without edges or nodes, int32 and int64 indices, float32 and
 float64; head scores; attention and feature dropout) the Triton result equals

@@ -74,6 +74,7 @@ CASES: List[dict] = [
     _case('gat_partial_mask', 'gat', 'random', 2, 3, F64, s_dst=True, s_edge=True,
           mask=[False, True, False, True], p_msg=0.5),
     _case('gat_p_one', 'gat', 'random', 2, 3, F64, s_dst=True, p=1.0, grad_alpha=True),
+    _case('gat_h16_c2', 'gat', 'random', 16, 2, s_dst=True, s_edge=True, p=0.3),
     # --- GATv2 ---
     _case('gatv2_h1_c1_merge', 'gatv2', 'random', 1, 1, h_is_x_l=True, merge=True),
     _case('gatv2_h2_c3_f64_i32_edges_dropouts', 'gatv2', 'random', 2, 3, F64, I32, edge_dim=2,
@@ -95,6 +96,8 @@ CASES: List[dict] = [
     _case('gatv2_no_edges_edges', 'gatv2', 'no_edges', 2, 3, edge_dim=2, h_is_x_l=True,
           merge=True),
     _case('gatv2_no_nodes_f64', 'gatv2', 'no_nodes', 2, 3, F64, edge_dim=2),
+    _case('gatv2_h12_c5_edges', 'gatv2', 'more_sources', 12, 5, F64, I32, edge_dim=2, p=0.2,
+          grad_alpha=True, h_is_x_l=True, merge=True),
     _case('gatv2_partial_mask', 'gatv2', 'random', 2, 3, F64, edge_dim=2,
           mask=[True, False, True, False, True, False]),
     # --- masks, bit for bit ---
@@ -106,6 +109,7 @@ CASES: List[dict] = [
     _case('scores_nodes_per_program', 'scores', None, 2, 8, F32, nodes=300, max_programs=2),
     _case('scores_h8_c16', 'scores', None, 8, 16, nodes=70),
     _case('scores_h2_c64', 'scores', None, 2, 64, nodes=33),
+    _case('scores_h12_c5_f64', 'scores', None, 12, 5, F64, nodes=45),
     _case('scores_no_nodes', 'scores', None, 2, 3, nodes=0),
     # --- dropout ---
     _case('dropout_f32', 'dropout', None, 0, 0, F32, shapes=[(1000, ), (37, 53), (7, 11, 13)],
