@@ -438,8 +438,9 @@ def install_stand_in_driver(arch: int):
     compiled = []
     run_original = jit.JITFunction.run
 
-    def compile_only(self, *args, grid, warmup, **kwargs):
-        kernel = run_original(self, *args, grid=grid, warmup=True, **kwargs)
+    def compile_only(self, *args, **kwargs):
+        kwargs['warmup'] = True
+        kernel = run_original(self, *args, **kwargs)
         compiled.append((self.fn.__name__, kernel))
         return kernel
 
