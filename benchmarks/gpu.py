@@ -14,7 +14,7 @@ script without a GPU; its numbers mean nothing).
 1. Correctness (``check``, one child process), on CUDA tensors:
    * every case of ``tests/kernels/triton_cases.py`` (the cases the interpreter tests run against
      the C++ kernels) through the Triton kernels against the plain-torch reference
-     (``gat_pyg.kernels.triton.reference``): float32 to 2e-5, float64 to 1e-10, dropout masks
+     (``gat_pyg.kernels.reference``): float32 to 2e-5, float64 to 1e-10, dropout masks
      and dropped values bit for bit; the float32 cases again in bfloat16 and float16 against the
      reference in float32 on the same (rounded) inputs (dropout: bit for bit in those dtypes
      too; Triton's interpreter cannot check that, it converts to bfloat16 by truncation);
@@ -278,7 +278,7 @@ def check_cases(report: _Report, device) -> None:
     import torch
     sys.path.insert(0, TESTS)
     import triton_cases
-    from gat_pyg.kernels.triton import reference
+    from gat_pyg.kernels import reference
     K = _kernels()
     exact = ('mask_gat', 'mask_gatv2', 'dropout')
     print('cases of tests/kernels/triton_cases.py against the reference:', flush=True)

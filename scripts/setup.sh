@@ -58,6 +58,20 @@ ensure_build_tools() {
   fi
 }
 
+ensure_triton() {
+  # The gpu extra asks for triton>=3.6; the tests run its kernels in Triton's interpreter with
+  # the release the GPU machines carry ($GAT_PYG_TRITON_SPEC, default triton==3.6.0), installed
+  # first so that the extra is satisfied by it.
+  local spec="${GAT_PYG_TRITON_SPEC:-triton==3.6.0}"
+  if python -c "import importlib.metadata as m, sys; sys.exit(m.version('triton') != '${spec#triton==}')" \
+      2>/dev/null; then
+    step "$spec: present"
+    return
+  fi
+  step "installing $spec"
+  python -m pip install --quiet "$spec"
+}
+
 ensure_extensions() {
   if python -c 'import torch_scatter, torch_sparse' 2>/dev/null; then
     step "torch_scatter and torch_sparse: present"

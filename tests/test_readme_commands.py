@@ -45,7 +45,7 @@ def readme_commands():
 
 
 COMMANDS = readme_commands()
-TEST_COMMAND = 'GAT_PYG_EXPECT_NATIVE=1 python -m pytest -q'
+TEST_COMMAND = 'GAT_PYG_EXPECT_NATIVE=1 GAT_PYG_EXPECT_TRITON=1 python -m pytest -q'
 """The README's test command (section "Tests"), which CI runs."""
 
 
@@ -103,6 +103,7 @@ def test_ci_runs_the_readme_test_command_after_the_scripts_set_up():
         next(i for i, line in enumerate(lines) if line.startswith(TEST_COMMAND))
     test_script = (ROOT / 'scripts' / 'test.sh').read_text()
     assert 'export GAT_PYG_EXPECT_NATIVE="${GAT_PYG_EXPECT_NATIVE:-1}"' in test_script
+    assert 'export GAT_PYG_EXPECT_TRITON="${GAT_PYG_EXPECT_TRITON:-1}"' in test_script
     assert 'python -m pytest -q "$@"' in test_script
     for name in ('reproduce.sh', 'test.sh'):
         assert os.access(ROOT / 'scripts' / name, os.X_OK), name
@@ -128,9 +129,12 @@ INSTALL_STEPS = {
     'MAX_JOBS=2 pip install --no-build-isolation torch-scatter torch-sparse':
         ['MAX_JOBS="${MAX_JOBS:-2}" python -m pip install --quiet --no-build-isolation '
          'torch-scatter torch-sparse'],
-    "pip install --no-build-isolation -e '.[scatter,sparse,notebooks,test]'":
+    'pip install triton==3.6.0':
+        ['local spec="${GAT_PYG_TRITON_SPEC:-triton==3.6.0}"',
+         'python -m pip install --quiet "$spec"'],
+    "pip install --no-build-isolation -e '.[scatter,sparse,notebooks,test,gpu]'":
         ['python -m pip install --quiet --no-build-isolation -e "$ROOT${all:+[$all]}"',
-         "ensure_package 'scatter,sparse,notebooks,test'"],
+         "ensure_package 'scatter,sparse,notebooks,test,gpu'"],
 }
 """README Install command -> the lines of scripts/ that run it (CI runs scripts/test.sh)."""
 

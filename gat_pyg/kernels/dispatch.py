@@ -129,7 +129,10 @@ def register_kernel(name: str, device: str, backend: str, fn: Callable,
     """Registers the Python function ``fn`` as ``backend``'s kernel of operator ``name`` for
     ``device`` (``'*'``: every device without a kernel of its own) and records it."""
     key = COMPOSITE if device == '*' else device.upper()
-    (library or _IMPLEMENTATIONS).impl(name, fn, key)
+    with warnings.catch_warnings():
+        # torch warns once when a kernel replaces another (the C++ one): that is the point.
+        warnings.filterwarnings('ignore', message='Warning only once for all operators')
+        (library or _IMPLEMENTATIONS).impl(name, fn, key)
     record_kernel(name, device, backend, dtypes)
 
 
@@ -166,11 +169,8 @@ def use_backend(backend: str, device: str, kernels: Dict[str, Tuple[Callable, Se
     with _LOCK:
         saved = {name: _KERNELS.get(name, {}).get(device) for name in kernels}
     try:
-        with warnings.catch_warnings():
-            # torch warns once that a kernel is overridden: here that is the point.
-            warnings.filterwarnings('ignore', message='Warning only once for all operators')
-            for name, (fn, dtypes) in kernels.items():
-                register_kernel(name, device, backend, fn, dtypes, library)
+        for name, (fn, dtypes) in kernels.items():
+            register_kernel(name, device, backend, fn, dtypes, library)
         yield
     finally:
         library._destroy()

@@ -9,10 +9,10 @@ float64; head scores; attention and feature dropout) the Triton result equals
 ``torch.ops.gat_pyg``'s: float32 to 1e-5, float64 to 1e-12, dropout masks and masked values
 bit for bit. Misuse (dtypes, shapes, index contents, a missing or wrong transposed order,
 dropout arguments) raises a RuntimeError before any kernel runs, as the C++ operators do.
-Registered as the operators' kernels (``torch.library.register_kernel``, in the worker, for the
-CPU: what the integration will do for CUDA), the functions serve the package's autograd-aware
-wrappers unchanged. The plain-torch reference
-(``gat_pyg.kernels.triton.reference``, which the GPU check compares against) is held to the
+Registered as the operators' kernels for the CPU (``gat_pyg.kernels.dispatch.use_backend``, in
+the worker: what ``GAT_PYG_TRITON=1`` does for CUDA), the functions serve the package's
+functions and autograd unchanged, and GATConv / GATv2Conv on them equal PyG's layers. The plain-torch reference
+(``gat_pyg.kernels.reference``, which the GPU check compares against) is held to the
 C++ operators on the same cases. A second worker compiles every kernel variant for NVIDIA GPUs
 (sm_90) without one, so that a kernel the interpreter accepts but the compiler would
 not is caught here too. Without Triton, the package still imports and says why it cannot run.
@@ -132,19 +132,21 @@ def test_misuse_raises_runtime_errors_as_the_cpp_operators_do(interpreted, name,
 @needs_triton
 def test_registered_as_the_operators_kernels_through_autograd_and_wrappers(interpreted):
     """In the worker, the Triton functions were registered as the operators' CPU kernels
-    (torch.library.register_kernel, as they will be for CUDA): the package's wrappers and the
-    C++ autograd then reach every operator and give the C++ kernels' results."""
+    (use_backend, as GAT_PYG_TRITON=1 registers them for CUDA): the package's functions and the
+    operators' autograd then reach every operator and give the C++ kernels' results, and the
+    layers on them equal PyG's (checked in the worker)."""
     result = interpreted['dispatch']
     assert 'error' not in result, result.get('error')
     assert result['called'] == sorted(triton_cases.OPERATORS)
-    assert len(result['before']) == len(result['after']) == 18
+    # 18 tensors of the functions, then 2 x (output, attention, 8 or 9 gradients) of the layers.
+    assert len(result['before']) == len(result['after']) == 37
     for k, (a, b) in enumerate(zip(result['after'], result['before'])):
         torch.testing.assert_close(a, b, atol=1e-12, rtol=1e-12, msg=lambda m: f'{k}: {m}')
 
 
 @pytest.mark.parametrize('name', CASE_NAMES)
 def test_reference_equals_the_cpp_operators(name):
-    from gat_pyg.kernels.triton import reference
+    from gat_pyg.kernels import reference
     case = BY_NAME[name]
     got, want = run(case, reference), run(case, ops)
     if case['kind'] in EXACT_KINDS:
@@ -159,7 +161,7 @@ def test_reference_equals_the_cpp_operators(name):
 
 
 def test_reference_masks_equal_the_cpp_operators_on_larger_tensors():
-    from gat_pyg.kernels.triton import reference
+    from gat_pyg.kernels import reference
     x = torch.randn(301, 67)
     for p, seed in ((0.25, 3), (0.6, -(2**40) - 5)):
         s = torch.tensor(seed)
@@ -210,5 +212,5 @@ def test_package_imports_and_says_why_without_triton(monkeypatch):
         package.head_scores(x, torch.randn(2, 3))
     assert issubclass(package.TritonUnavailableError, RuntimeError)
     # The reference needs no Triton.
-    from gat_pyg.kernels.triton import reference
+    from gat_pyg.kernels import reference
     torch.testing.assert_close(reference.head_scores(x, torch.ones(2, 3)), x.sum(-1))

@@ -348,10 +348,13 @@ def _interpret(path: str) -> None:
 
 
 def _through_the_dispatcher() -> List[torch.Tensor]:
-    """The package's autograd-aware wrappers (gat_pyg.kernels: gat_attention, gatv2_attention,
-    head_scores, feature_dropout; C++ autograd over torch.ops.gat_pyg), forward and gradients,
-    float64, dropouts on."""
-    from gat_pyg import kernels
+    """The package's functions (gat_pyg.kernels: gat_attention, gatv2_attention, head_scores,
+    feature_dropout; the operators' autograd over torch.ops.gat_pyg), forward and gradients,
+    float64, dropouts on; then GATConv / GATv2Conv against PyG's layers with the same weights
+    (outputs, attention, every gradient), which must agree to 1e-10."""
+    import torch_geometric.nn as pyg_nn
+
+    from gat_pyg import GATConv, GATv2Conv, kernels
     g = sorted_graph(*GRAPH_SPECS['random'])
     gen = torch.Generator().manual_seed(1)
 
@@ -371,6 +374,25 @@ def _through_the_dispatcher() -> List[torch.Tensor]:
     results += [s, *torch.autograd.grad(s.square().sum(), [x, att])]
     dropped = kernels.feature_dropout(x, 0.4, True)
     results += [dropped, *torch.autograd.grad(dropped.square().sum(), [x])]
+    edge_index = torch.randint(0, 9, (2, 30), generator=gen)
+    edge_attr = torch.randn(30, 2, generator=gen, dtype=F64)
+    for ours_cls, pyg_cls in ((GATConv, pyg_nn.GATConv), (GATv2Conv, pyg_nn.GATv2Conv)):
+        torch.manual_seed(4)
+        theirs = pyg_cls(5, 3, heads=2, edge_dim=2).double()
+        ours = ours_cls(5, 3, heads=2, edge_dim=2, fast_path=True).double()
+        ours.load_state_dict(theirs.state_dict())
+        grads = []
+        for layer in (ours, theirs):
+            features = torch.randn(9, 5, generator=torch.Generator().manual_seed(5),
+                                   dtype=F64).requires_grad_()
+            out, (_, alpha) = layer(features, edge_index, edge_attr,
+                                    return_attention_weights=True)
+            loss = out.square().sum() + alpha.square().sum()
+            names, params = zip(*sorted(layer.named_parameters()))
+            grads.append([out, alpha, *torch.autograd.grad(loss, [features, *params])])
+        for a, b in zip(*grads):
+            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+        results += grads[0]
     return [t.detach() for t in results]
 
 
@@ -379,22 +401,25 @@ OPERATORS = ('gat_forward', 'gat_backward', 'gatv2_forward', 'gatv2_backward',
 
 
 def _dispatch_check() -> Dict[str, object]:
-    """Registers the Triton functions as the CPU kernels of the operators (in this worker
-    only: what the integrator will do for CUDA) and runs :func:`_through_the_dispatcher`
-    before and after: the C++ kernels' results, then the Triton kernels' through the same
-    schemas, autograd and wrappers. Returns both, and which operators were reached."""
-    import warnings
-    from gat_pyg.kernels import triton as kernels
+    """Runs :func:`_through_the_dispatcher` with the C++ kernels, then with the Triton ones
+    serving the CPU (``gat_pyg.kernels.dispatch.use_backend``: how ``GAT_PYG_TRITON=1``
+    registers them for CUDA): the same schemas, autograd and functions. Returns both results,
+    and which operators the Triton kernels served."""
+    from gat_pyg.kernels import dispatch
+    from gat_pyg.kernels import triton as triton_backend
     before = _through_the_dispatcher()
     called = set()
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')   # "overriding a previously registered kernel"
-        for name in OPERATORS:
-            def kernel(*args, _fn=getattr(kernels, name), _name=name, **kwargs):
-                called.add(_name)
-                return _fn(*args, **kwargs)
-            torch.library.register_kernel(f'gat_pyg::{name}', 'cpu', kernel)
-    after = _through_the_dispatcher()
+
+    def counted(name, fn):
+        def kernel(*args):
+            called.add(name)
+            return fn(*args)
+        return kernel
+
+    wrapped = {name: (counted(name, fn), dtypes)
+               for name, (fn, dtypes) in triton_backend.kernels().items()}
+    with dispatch.use_backend(triton_backend.BACKEND, 'cpu', wrapped):
+        after = _through_the_dispatcher()
     return {'before': before, 'after': after, 'called': sorted(called)}
 
 

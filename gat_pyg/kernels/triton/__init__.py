@@ -2,9 +2,10 @@ r"""Triton kernels of the ``gat_pyg`` operators, for CUDA tensors (and, under
 ``TRITON_INTERPRET=1``, CPU tensors through Triton's interpreter).
 
 Each function takes exactly the arguments of the ``torch.ops.gat_pyg`` operator of the same
-name (``csrc/ops.cpp``) and returns what it returns, so that it can be registered as that
-operator's CUDA kernel (``torch.library``; the operators' autograd, fake kernels and vmap rules
-stay as registered for the CPU kernels):
+name (:mod:`gat_pyg.kernels.dispatch` defines them) and returns what it returns: they are the
+``triton`` backend's kernels of those operators (:func:`kernels`), registered for CUDA when
+``GAT_PYG_TRITON=1`` (and, with ``TRITON_INTERPRET=1``, for CPU tensors too, through Triton's
+interpreter); the operators' autograd and fake kernels are the same for every backend:
 
 ==========================  ===========================================================
 :func:`gat_forward`         GAT attention: scores, softmax, attention dropout, aggregation
@@ -19,8 +20,8 @@ stay as registered for the CPU kernels):
 
 Files: :mod:`.attend_kernel` (the four attention functions; design, grid, what is saved and
 the math in its docstring), :mod:`.head_scores_kernel`, :mod:`.dropout_kernel`,
-:mod:`.hashing` (the dropout hash as Triton device functions) and :mod:`.reference` (the
-plain-torch meaning of every operator, for tests and the GPU check).
+:mod:`.hashing` (the dropout hash as Triton device functions); the plain-torch meaning of every
+operator, which tests and the GPU check compare against, is :mod:`gat_pyg.kernels.reference`.
 
 The same seed gives the same dropout masks as the C++ kernels, bit for bit: both compute them
 from one counter-based hash of ``(seed, position)`` (:mod:`.hashing`). Results are
@@ -38,7 +39,16 @@ import importlib
 import importlib.util
 from typing import Optional
 
+import torch
+
+BACKEND = 'triton'
+DTYPES = (torch.float32, torch.float64, torch.bfloat16, torch.float16)
+NAMES = ('gat_forward', 'gat_backward', 'gatv2_forward', 'gatv2_backward', 'attention_dropout',
+         'feature_dropout', 'head_scores', 'head_scores_backward')
+"""The operators this backend has kernels of."""
+
 __all__ = [
+    'BACKEND', 'DTYPES', 'NAMES', 'kernels',
     'available', 'unavailable_reason', 'TritonUnavailableError',
     'gat_forward', 'gat_backward', 'gatv2_forward', 'gatv2_backward',
     'attention_dropout', 'feature_dropout', 'head_scores', 'head_scores_backward',
@@ -140,3 +150,9 @@ def head_scores_backward(grad, x, att, output_mask):
     """-> ``(grad_x, grad_att)``. See
     :func:`gat_pyg.kernels.triton.head_scores_kernel.head_scores_backward`."""
     return _module('head_scores_kernel').head_scores_backward(grad, x, att, output_mask)
+
+
+def kernels():
+    """``{operator: (kernel, dtypes)}``, as :func:`gat_pyg.kernels.dispatch.use_backend` and
+    :func:`~gat_pyg.kernels.dispatch.register_kernel` take them."""
+    return {name: (globals()[name], DTYPES) for name in NAMES}
