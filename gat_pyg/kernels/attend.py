@@ -300,13 +300,8 @@ def gat_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Opti
             message names it).
     """
     args = (ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src)
-    if check:
-        args = _checked_gat(*args)
-    p, seed = draw_seed(dropout, training)
-    p_message, message_seed = draw_seed(message_dropout, training, 'message_dropout')
-    out, alpha = GAT_FORWARD(*args, float(negative_slope), p, seed, p_message, message_seed,
-                             strict=strict)
-    return out, attention_dropout_of(alpha, p, seed)
+    return _attend(GAT_FORWARD, _checked_gat(*args) if check else args, negative_slope,
+                   dropout, training, message_dropout, strict)
 
 
 def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Optional[Tensor],
@@ -336,22 +331,23 @@ def gatv2_attention(ptr: Tensor, src: Tensor, t_ptr: Optional[Tensor], t_col: Op
         ``(out, alpha)`` as :func:`gat_attention`.
     """
     args = (ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr, w_edge, h_src)
-    if check:
-        args = _checked_gatv2(*args)
+    return _attend(GATV2_FORWARD, _checked_gatv2(*args) if check else args, negative_slope,
+                   dropout, training, message_dropout, strict)
+
+
+def _attend(operator: Operator, args: tuple, negative_slope: float, dropout: float,
+            training: bool, message_dropout: float, strict: Optional[str]):
+    """Both attention functions after their checks: the dropouts' seeds, the operator, and the
+    attention it returns (before dropout) with the mask the aggregation used (the attention
+    dropout's kernel or its reference: ``strict`` concerns the attention itself)."""
     p, seed = draw_seed(dropout, training)
     p_message, message_seed = draw_seed(message_dropout, training, 'message_dropout')
-    out, alpha = GATV2_FORWARD(*args, float(negative_slope), p, seed, p_message, message_seed,
-                               strict=strict)
-    return out, attention_dropout_of(alpha, p, seed)
-
-
-def attention_dropout_of(alpha: Tensor, p: float, seed: Optional[Tensor]) -> Tensor:
-    """The attention the layers return: ``alpha`` with the mask the aggregation used (its
-    kernel, or its reference: ``strict`` concerns the attention itself)."""
+    out, alpha = operator(*args, float(negative_slope), p, seed, p_message, message_seed,
+                          strict=strict)
     if seed is None:
-        return alpha
-    from gat_pyg.kernels.dropout import ATTENTION_DROPOUT
-    return ATTENTION_DROPOUT(alpha, p, seed)
+        return out, alpha
+    from gat_pyg.kernels.dropout import ATTENTION_DROPOUT   # dropout.py imports this module
+    return out, ATTENTION_DROPOUT(alpha, p, seed)
 
 
 # --- argument checks (the public functions only) --------------------------------------------------

@@ -112,6 +112,9 @@ class Kernel:
 _KERNELS: Dict[str, Dict[str, Kernel]] = {}
 """operator name -> device type ('cpu', 'cuda', ...; '*' for the composite kernel) -> kernel."""
 _LOCK = threading.Lock()
+_VERSION = [0]
+"""Bumped by every change of the table: the operators' cached answers of kernel_for are then
+stale."""
 
 
 def record_kernel(name: str, device: str, backend: str,
@@ -121,6 +124,7 @@ def record_kernel(name: str, device: str, backend: str,
     registered itself (its ``TORCH_LIBRARY_IMPL``)."""
     with _LOCK:
         _KERNELS.setdefault(name, {})[device] = Kernel(backend, tuple(dtypes))
+        _VERSION[0] += 1
 
 
 def register_kernel(name: str, device: str, backend: str, fn: Callable,
@@ -180,6 +184,7 @@ def use_backend(backend: str, device: str, kernels: Dict[str, Tuple[Callable, Se
                     _KERNELS[name].pop(device, None)
                 else:
                     _KERNELS[name][device] = kernel
+            _VERSION[0] += 1
 
 
 # --- operators ------------------------------------------------------------------------------------
@@ -222,23 +227,42 @@ class Operator:
         LIBRARY.define(schema)
         torch.library.register_fake(f'{NAMESPACE}::{self.name}', fake, lib=LIBRARY)
         self.op = getattr(getattr(torch.ops, NAMESPACE), self.name).default
+        arguments = self.op._schema.arguments
         # Trailing arguments with defaults may be left out of a call; the references and the
         # autograd read every argument, so calls are completed with the schema's defaults.
-        self._arguments = self.op._schema.arguments
+        self._num_args = len(arguments)
+        self._defaults = tuple(a.default_value for a in arguments)
+        # Where the schema takes tensors (saved for backward) and floating ones (which may need
+        # a gradient: the graph's indices and seeds never do).
+        tensor_like = [str(a.type) in ('Tensor', 'Optional[Tensor]') for a in arguments]
+        self._tensor_slots = tuple(i for i, t in enumerate(tensor_like) if t)
+        self._scalar_slots = tuple(i for i, t in enumerate(tensor_like) if not t)
         self.reference = reference
         self.forward = reference is not None
         self.like = like
         self.backward = backward
-        self.save_inputs = None if save_inputs is None else tuple(save_inputs)
+        keep = range(len(arguments)) if save_inputs is None else save_inputs
+        self._saved_slots = tuple(i for i in self._tensor_slots if i in keep)
         self.save_outputs = tuple(save_outputs)
         self.differentiable_backward = differentiable_backward or self._reference_vjp
         self.context = context
         self._function = _autograd_function(self) if backward is not None else None
+        self._cache: Dict[tuple, Optional[str]] = {}
+        self._cache_version = -1
         _OPERATORS[self.name] = self
 
     def kernel(self, like: Tensor) -> Optional[str]:
-        """The backend that runs for ``like`` (see :func:`kernel_for`)."""
-        return kernel_for(self.name, like.device.type, like.dtype)
+        """The backend that runs for ``like`` (see :func:`kernel_for`); answers are cached
+        until the kernel table changes."""
+        if self._cache_version != _VERSION[0]:
+            self._cache = {}
+            self._cache_version = _VERSION[0]
+        key = (like.device.type, like.dtype)
+        try:
+            return self._cache[key]
+        except KeyError:
+            backend = self._cache[key] = kernel_for(self.name, *key)
+            return backend
 
     def route(self, like: Tensor) -> Tuple[Optional[str], str]:
         """``(backend, why)``: the kernel this call runs, or ``None`` and why the reference
@@ -255,16 +279,16 @@ class Operator:
         """Runs the operator. ``strict`` (a description such as ``'fast_path=True'``) makes a
         call that cannot run a kernel, or a kernel's backward asked for second derivatives,
         raise ``ValueError`` naming it instead of taking the reference."""
-        if len(args) < len(self._arguments):
-            args = args + tuple(a.default_value for a in self._arguments[len(args):])
+        if len(args) < self._num_args:
+            args = args + self._defaults[len(args):]
         backend, why = self.route(args[self.like])
         if backend is None:
             if strict:
                 raise ValueError(f'{strict}: no kernel can run {self.name} here ({why}); use '
                                  f'fast_path=None, which takes the pure-torch reference')
             return self.reference(*args)
-        if torch.is_grad_enabled() and any(isinstance(a, Tensor) and a.requires_grad
-                                           for a in args):
+        if torch.is_grad_enabled() and any(args[i] is not None and args[i].requires_grad
+                                           for i in self._tensor_slots):
             if self.backward is None:
                 # No kernel backward (sparse_dropout): the reference is differentiable.
                 return self.reference(*args)
@@ -276,19 +300,21 @@ class Operator:
     # autograd -------------------------------------------------------------------------------
 
     def setup_context(self, ctx, args: tuple, outputs) -> None:
-        keep = range(len(args)) if self.save_inputs is None else self.save_inputs
-        tensors = [args[i] if i in keep and isinstance(args[i], Tensor) else None
-                   for i in range(len(args))]
-        ctx.scalars = [None if isinstance(a, Tensor) else a for a in args]
+        ctx.scalars = tuple(args[i] for i in self._scalar_slots)
         ctx.info = self.context(args) if self.context is not None else None
         outs = outputs if isinstance(outputs, tuple) else (outputs, )
-        ctx.save_for_backward(*tensors, *(outs[i] for i in self.save_outputs))
+        ctx.save_for_backward(*(args[i] for i in self._saved_slots),
+                              *(outs[i] for i in self.save_outputs))
 
     def saved(self, ctx) -> Tuple[List, List[Tensor]]:
+        """The forward call's arguments (those not saved: ``None``) and the saved outputs."""
         saved = ctx.saved_tensors
-        count = len(ctx.scalars)
-        args = [s if s is not None else t for s, t in zip(ctx.scalars, saved[:count])]
-        return args, list(saved[count:])
+        args = [None] * self._num_args
+        for i, value in zip(self._scalar_slots, ctx.scalars):
+            args[i] = value
+        for i, value in zip(self._saved_slots, saved):
+            args[i] = value
+        return args, list(saved[len(self._saved_slots):])
 
     def _reference_vjp(self, args, saved_outputs, grads, needs, info=None) -> tuple:
         """The reference's vector-Jacobian product, differentiable (``create_graph``)."""

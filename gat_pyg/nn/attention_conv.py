@@ -24,6 +24,7 @@ computed, in five methods:
 * ``edge_update(...)`` with PyG's hook signature, and ``edge_update_inputs`` naming what it reads,
   for ``propagate``.
 """
+import functools
 from typing import Optional, Tuple, Union
 
 import torch
@@ -60,6 +61,7 @@ def _same_fill_value(a, b) -> bool:
     return a == b
 
 
+@functools.lru_cache(maxsize=None)
 def overridden_hooks(cls: type) -> Tuple[str, ...]:
     """The message-passing methods that ``cls`` (a subclass of a layer of the package, written
     elsewhere) defines itself: e.g. PyG's ``examples/contrib/rbcd_attack.py`` subclasses
@@ -417,6 +419,13 @@ class AttentionConv(MessagePassing):
         if self.bias is not None:
             out = out + self.bias
         return out
+
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this first: refuse by name, rather than fail deep inside the
+        # TorchScript compiler on the first Python-only line.
+        raise TypeError(f'torch.jit.script: {type(self).__name__} is not TorchScript (its '
+                        f'operators choose their kernels in Python); use torch.compile or '
+                        f'torch.export, which trace it (torch.jit.script is deprecated)')
 
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}({self.in_channels}, '

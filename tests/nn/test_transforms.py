@@ -82,3 +82,15 @@ def test_a_first_call_inside_nested_transforms_leaves_no_cache_behind(kind):
         lambda x_: conv(x_, EDGES), x).sum((0, 1)))
     assert conv.graph_cache._entry is not None        # the eager call filled it
     torch.testing.assert_close(hessian, torch.autograd.functional.hessian(loss, x))
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_torch_jit_script_is_refused_by_name(kind):
+    """TorchScript cannot compile the operators' Python dispatch; a clear error says what to
+    use instead, for the layer and for a model holding it."""
+    conv = layer(kind)
+    with pytest.raises(TypeError, match='torch.jit.script: .* is not TorchScript .* use '
+                                        'torch.compile or torch.export'):
+        torch.jit.script(conv)
+    with pytest.raises(TypeError, match='is not TorchScript'):
+        torch.jit.script(torch.nn.Sequential(conv))
