@@ -254,10 +254,13 @@ class Operator:
     def kernel(self, like: Tensor) -> Optional[str]:
         """The backend that runs for ``like`` (see :func:`kernel_for`); answers are cached
         until the kernel table changes."""
+        key = (like.device.type, like.dtype)
+        if torch.compiler.is_compiling():
+            # A cache filled while tracing would be guarded on, and recompiled for once filled.
+            return kernel_for(self.name, *key)
         if self._cache_version != _VERSION[0]:
             self._cache = {}
             self._cache_version = _VERSION[0]
-        key = (like.device.type, like.dtype)
         try:
             return self._cache[key]
         except KeyError:
