@@ -42,9 +42,23 @@ def cora(data_root, mirror):
 CUDA_MISSING = 'CUDA not available'
 
 
+def _triton_missing() -> bool:
+    import importlib.util
+    return importlib.util.find_spec('triton') is None
+
+
 @pytest.fixture(params=['cpu', pytest.param('cuda', marks=pytest.mark.skipif(
-    not torch.cuda.is_available(), reason=CUDA_MISSING))])
-def device(request) -> torch.device:
-    """Each test that takes it runs on the CPU, and on the first GPU when CUDA is available;
-    without CUDA the GPU case is collected and reported as skipped, 'CUDA not available'."""
-    return torch.device(request.param)
+    not torch.cuda.is_available(), reason=CUDA_MISSING)), pytest.param(
+    'cuda+triton', marks=pytest.mark.skipif(not torch.cuda.is_available() or _triton_missing(),
+                                             reason=f'{CUDA_MISSING} (or triton)'))])
+def device(request):
+    """Each test that takes it runs on the CPU, and on the first GPU when CUDA is available:
+    there with the kernels CUDA gets by default, and once more with the Triton kernels serving
+    it (what GAT_PYG_TRITON=1 does). Without CUDA the GPU cases are collected and reported as
+    skipped, 'CUDA not available'."""
+    if request.param == 'cuda+triton':
+        from gat_pyg import kernels
+        with kernels.use_backend('triton', 'cuda'):
+            yield torch.device('cuda')
+    else:
+        yield torch.device(request.param)
