@@ -142,7 +142,7 @@ def reproduce(
     finished = {}
     for config in plan:
         folder = run_dir(out, config)
-        result, stored = finished_run(folder, config), stored_config(folder)
+        result, stored = finished_run(folder, config, config_dir), stored_config(folder)
         if result is not None:
             finished[folder] = result
         elif stored is not None and not overwrite:
@@ -234,11 +234,28 @@ def stopped_early(result: RunResult, config: TrainConfig) -> bool:
     return False
 
 
-def finished_run(folder: Path, config: TrainConfig) -> Optional[RunResult]:
-    """The result stored in ``folder`` if that run finished with exactly ``config``."""
-    if stored_config(folder) != config.to_dict():
+def finished_run(folder: Path, config: TrainConfig,
+                 config_dir: Optional[Union[str, Path]] = None) -> Optional[RunResult]:
+    """The result stored in ``folder`` if that run finished with exactly ``config``
+    (:func:`same_settings`; ``config_dir`` as :class:`TrainConfig`'s)."""
+    stored = stored_config(folder)
+    if stored is None or not same_settings(stored, config, config_dir):
         return None
     return RunResult(**json.loads((folder / RESULT_FILE).read_text())['result'])
+
+
+def same_settings(stored: Mapping[str, Any], config: TrainConfig,
+                  config_dir: Optional[Union[str, Path]] = None) -> bool:
+    """Whether a run whose folder stored the resolved config ``stored`` trained ``config``.
+    A key the schema gained after the run was written (``act``) is resolved from the pair's file
+    as for any config, so an older finished run still counts as finished when its settings
+    are the same; a stored config the schema no longer reads counts as different."""
+    if dict(stored) == config.to_dict():
+        return True
+    try:
+        return TrainConfig.from_dict(stored, config_dir=config_dir) == config
+    except (TypeError, ValueError, FileNotFoundError):
+        return False
 
 
 def stored_config(folder: Path) -> Optional[Dict[str, Any]]:

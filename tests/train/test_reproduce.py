@@ -174,3 +174,27 @@ def test_results_files_carry_the_standard_error_and_early_runs(tmp_path):
     csv_lines = (tmp_path / 'results.csv').read_text().splitlines()
     assert csv_lines[0] == 'dataset,model,runs,mean,std,sem,early_runs,paper,seconds'
     assert csv_lines[1].split(',')[6] == '1'
+
+
+def test_a_run_finished_before_a_key_existed_is_still_finished(tmp_path, data_root, mirror,
+                                                               caplog):
+    """A run folder written before the schema had `act` holds a config without it: resolved
+    from the pair's file it is the same run, so rerunning skips it instead of refusing."""
+    out = tmp_path / 'out'
+    reproduce(['cora'], ['mlp'], 1, out, overrides=TINY, root=data_root, mirror=str(mirror),
+              progress=False)
+    result = out / 'runs' / 'cora_mlp' / 'seed_0' / 'result.json'
+    stored = json.loads(result.read_text())
+    del stored['config']['act']
+    result.write_text(json.dumps(stored))
+    with caplog.at_level(logging.INFO, logger='gat_pyg'):
+        reproduce(['cora'], ['mlp'], 1, out, overrides=TINY, root=data_root, mirror=str(mirror),
+                  progress=False)
+    assert any(m.getMessage().startswith('skipping') for m in caplog.records)
+    assert not any(m.getMessage().startswith('training') for m in caplog.records)
+    # another value is still another run
+    stored['config']['act'] = 'elu'
+    result.write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match="act: 'elu' there, 'relu' now"):
+        reproduce(['cora'], ['mlp'], 1, out, overrides=TINY, root=data_root, mirror=str(mirror),
+                  progress=False)
