@@ -146,7 +146,9 @@ def add_bench_command(subparsers: Any) -> None:
         description=f'Run one benchmark (the same as python benchmarks/NAME.py from a source '
                     f'checkout): {listing}. Every case runs in a child process; the table '
                     "gives medians, speed-ups and peak memory. 'gat-pyg bench NAME --help' "
-                    'lists its options.')
+                    'lists its options. Run on an idle machine: where other work shares the '
+                    'cores, pass --threads 1 (or set OMP_NUM_THREADS=1); a benchmark warns when '
+                    'the load average exceeds the cores.')
     parser.add_argument('benchmark', choices=list(BENCHMARKS), help='which benchmark')
     parser.add_argument('options', nargs=argparse.REMAINDER,
                         help="the benchmark's own options")
