@@ -3,29 +3,36 @@
 
 Each subcommand is one ``add_<name>_command(subparsers)`` function registered in
 :data:`COMMANDS`; it builds its parser and sets ``handler``, the function that runs it and
-returns the exit status. Handlers import what they run: this module imports no torch, so
-``gat-pyg --help`` and argument errors answer at once (the package's ``__init__`` files import
-lazily, see :mod:`gat_pyg._lazy`).
+returns the exit status. Handlers import what they run, and ``train`` and ``reproduce`` read
+and check every config (and the run folders) before they import torch: this module imports no
+torch, so ``gat-pyg --help``, argument errors and config errors answer at once (the package's
+``__init__`` files import lazily, see :mod:`gat_pyg._lazy`).
 
 Exit status: 0 done, 1 an error the message explains (bad config, missing data, unwritable
 folder, a missing optional package), 2 a command-line usage error, 130 interrupted (Ctrl-C).
-Errors are one line, never a traceback, naming the argument or key, where its value came from
-and what to do.
+Errors are one line, first, never a traceback, naming the argument or key, where its value came
+from, the closest known name and what to do; a usage error adds one line saying where the
+options are listed (not the usage block). ``--help`` lists the options in groups, the common
+ones first.
 """
 import argparse
-import difflib
 import logging
 import sys
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 
+import gat_pyg
 from gat_pyg.data.names import DATASETS, DEFAULT_ROOT, MIRROR_ENV, ROOT_ENV
-from gat_pyg.train.config import (COMMAND_LINE, INDUCTIVE_DATASETS, MODEL_NAMES, config_fields,
-                                  is_list_field, parse_override, resolve_config, type_name)
+from gat_pyg.train.config import resolve_config
+from gat_pyg.train.overrides import parse_override
+from gat_pyg.train.schema import (COMMAND_LINE, GROUPS, INDUCTIVE_DATASETS, MODEL_NAMES,
+                                  REQUIRED, config_fields, is_list_field, neutral_default,
+                                  type_name)
+from gat_pyg.train.suggestions import closest_option, did_you_mean
 
 if TYPE_CHECKING:
-    from gat_pyg.train.config import TrainConfig
+    from gat_pyg.train.schema import TrainConfig
 
 log = logging.getLogger('gat_pyg')
 
@@ -43,6 +50,8 @@ def add_train_command(subparsers: Any) -> None:
     """``gat-pyg train``: one run of one configuration."""
     parser = subparsers.add_parser(
         'train', help='train one configuration',
+        usage='%(prog)s [--config FILE] [--dataset NAME] [--model NAME] [--seed N] '
+              '[--out DIR] [--KEY VALUE ...]',
         description='Train one model on one Planetoid dataset (or on PPI, inductively), test '
                     'its checkpoint, and write the run folder '
                     'OUT/runs/<dataset>_<model>/seed_<seed>/ (config.yaml, metrics.csv, '
@@ -51,18 +60,20 @@ def add_train_command(subparsers: Any) -> None:
                     '(default cora and gat), the paper\'s settings for that pair. Any config '
                     'key can be overridden as --key value. Under torchrun (python -m '
                     'gat_pyg.train is this command) the ranks share the training nodes and '
-                    'rank 0 writes the run folder.',
-        parents=[_common_options()])
-    parser.add_argument('--config', type=Path, default=None,
-                        help='YAML config file, e.g. configs/cora_gat.yaml (default: '
-                             'configs/<dataset>_<model>.yaml of --dataset and --model). A file '
-                             'may not be combined with a --model (--dataset) that does not use '
-                             'all its keys: that is an error naming the right file')
-    parser.add_argument('--out', type=Path, default=TRAIN_OUT,
+                    'rank 0 writes the run folder.')
+    common = parser.add_argument_group('common options')
+    common.add_argument('--config', type=Path, default=None, metavar='FILE',
+                        help='YAML config file, e.g. configs/cora_gat.yaml; keys it leaves out '
+                             'come from configs/<dataset>_<model>.yaml of its dataset and model '
+                             '(default: that file for --dataset and --model). A file may not be '
+                             'combined with a --model (--dataset) that does not use all its '
+                             'keys: that is an error naming the right file')
+    _add_config_overrides(parser, common, exclude=('sparse_features',))
+    common.add_argument('--out', type=Path, default=TRAIN_OUT,
                         help='output folder; the run goes into OUT/runs/<dataset>_<model>/'
                              'seed_<seed>/ (default: %(default)s, apart from reproduce\'s '
                              'results)')
-    _add_config_overrides(parser, exclude=('sparse_features',))
+    _add_file_options(parser)
     parser.set_defaults(handler=_run_train, command_parser=parser,
                         interrupted=_train_interrupted)
 
@@ -71,31 +82,45 @@ def add_reproduce_command(subparsers: Any) -> None:
     """``gat-pyg reproduce``: the paper's table over seeds."""
     parser = subparsers.add_parser(
         'reproduce', help="reproduce the GAT paper's accuracy table",
+        usage='%(prog)s [--datasets NAME ...] [--models NAME ...] [--runs N] [--out DIR] '
+              '[--KEY VALUE ...]',
         description="Train each (dataset, model) with configs/<dataset>_<model>.yaml over seeds "
-                    '0..RUNS-1, print mean ± std test accuracy beside the paper, and write '
+                    '0..RUNS-1, print mean ± std test accuracy beside the paper (with the '
+                    "mean's standard error and the runs that stopped early), and write "
                     'OUT/results.{json,csv,md} and one folder per run under OUT/runs/. Runs '
                     'already finished in OUT are skipped, so an interrupted reproduction '
                     'resumes where it stopped; a finished run with other settings is an error '
                     'unless --overwrite. Config keys other than dataset, model and seed '
-                    'can be overridden for every run as --key value.',
-        parents=[_common_options()])
-    parser.add_argument('--datasets', nargs='+', default=['cora', 'citeseer'],
+                    'can be overridden for every run as --key value.')
+    common = parser.add_argument_group('common options')
+    common.add_argument('--datasets', nargs='+', default=['cora', 'citeseer'],
                         type=_name_of(DATASETS, 'dataset'), metavar='NAME',
                         help=f"datasets, any of {', '.join(DATASETS)}, any case "
                              '(default: %(default)s)')
-    parser.add_argument('--models', nargs='+', default=list(MODEL_NAMES),
+    common.add_argument('--models', nargs='+', default=list(MODEL_NAMES),
                         type=_name_of(MODEL_NAMES, 'model'), metavar='NAME',
                         help=f"models, any of {', '.join(MODEL_NAMES)}, any case "
                              '(default: %(default)s)')
-    parser.add_argument('--runs', type=_positive_int, default=10,
+    common.add_argument('--runs', type=_positive_int, default=10,
                         help='seeds per (dataset, model): 0..RUNS-1 (default: %(default)s)')
-    parser.add_argument('--out', type=Path, default=REPRODUCE_OUT,
+    _add_config_overrides(parser, common, exclude=('dataset', 'model', 'seed',
+                                                   'sparse_features', 'graphs_per_batch'))
+    common.add_argument('--out', type=Path, default=REPRODUCE_OUT,
                         help='output folder, reused: finished runs are skipped '
                              '(default: %(default)s)')
-    _add_config_overrides(parser, exclude=('dataset', 'model', 'seed', 'sparse_features',
-                                           'graphs_per_batch'))
+    _add_file_options(parser)
     parser.set_defaults(handler=_run_reproduce, command_parser=parser,
                         interrupted=_reproduce_interrupted)
+    parser.instead = {f'--{key}': why for key, why in REPRODUCE_INSTEAD.items()}
+
+
+REPRODUCE_INSTEAD = {
+    'seed': 'reproduce trains seeds 0..RUNS-1 of every pair: choose how many with --runs '
+            "(one run of one seed is 'gat-pyg train --seed N')",
+}
+"""Config keys ``reproduce`` sets itself, and what to write instead of ``--key``: the closest
+option by spelling would mislead (``--seed`` is nearest to ``--heads``). (``--dataset`` and
+``--model`` need no advice: argparse reads them as ``--datasets`` / ``--models``.)"""
 
 
 BENCHMARKS = {
@@ -121,7 +146,9 @@ def add_bench_command(subparsers: Any) -> None:
         description=f'Run one benchmark (the same as python benchmarks/NAME.py from a source '
                     f'checkout): {listing}. Every case runs in a child process; the table '
                     "gives medians, speed-ups and peak memory. 'gat-pyg bench NAME --help' "
-                    'lists its options.')
+                    'lists its options. Run on an idle machine: where other work shares the '
+                    'cores, pass --threads 1 (or set OMP_NUM_THREADS=1); a benchmark warns when '
+                    'the load average exceeds the cores.')
     parser.add_argument('benchmark', choices=list(BENCHMARKS), help='which benchmark')
     parser.add_argument('options', nargs=argparse.REMAINDER,
                         help="the benchmark's own options")
@@ -138,12 +165,17 @@ COMMANDS: Dict[str, Callable[[Any], None]] = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """An argument parser whose errors about unknown options suggest the closest one."""
+    """An argument parser whose errors are one line, first: ``gat-pyg train: error: ...``, with
+    the closest option for an unknown one, then where to read the options (not the usage
+    block, which would push the line that matters off the top of a small terminal)."""
+    instead: Dict[str, str] = {}
+    """``{'--option': what to write instead}`` for options this command does not take."""
 
     def error(self, message: str):
         if message.startswith('unrecognized arguments:'):
             message += _suggest_options(self, message.split(':', 1)[1].split())
-        super().error(message)
+        self.exit(2, f"{self.prog}: error: {message}\n(run '{self.prog} --help' for the "
+                     'options)\n')
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,6 +184,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog='gat-pyg', description='Graph attention networks for PyTorch Geometric: train '
                                     "models, reproduce the GAT paper's results, benchmark the "
                                     "layers against PyG's.")
+    parser.add_argument('--version', action='version',
+                        version=f'gat-pyg {gat_pyg.__version__}')
     subparsers = parser.add_subparsers(dest='command', required=True, metavar='COMMAND',
                                        parser_class=_Parser)
     for add_command in COMMANDS.values():
@@ -216,7 +250,7 @@ def _train_config(args: argparse.Namespace, overrides: Dict[str, Any]):
 
 def _check_run_folder(folder: Path, overwrite: bool) -> None:
     """Refuse to replace a finished run (one with a ``result.json``) unless ``--overwrite``."""
-    from gat_pyg.train.loop import RESULT_FILE
+    from gat_pyg.train.results import RESULT_FILE
 
     if (folder / RESULT_FILE).is_file():
         if not overwrite:
@@ -228,12 +262,15 @@ def _check_run_folder(folder: Path, overwrite: bool) -> None:
 
 
 def _run_train(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
-    from gat_pyg.train.loop import run_dir
-    from gat_pyg.train.tasks import launch
+    from gat_pyg.train.results import run_dir
 
+    # The config and the run folder are checked before torch is imported: a typo is reported
+    # in a fraction of a second, not after the seconds torch takes to load.
     config = _train_config(args, overrides)
     folder = run_dir(args.out, config)
     _check_run_folder(folder, args.overwrite)
+    from gat_pyg.train.tasks import launch
+
     # How the run trains (one process or this rank of torchrun, full or mini-batch, on which
     # device) is the dispatch's decision; the command only says how to read the data.
     result = launch(config, lambda: _load_train_data(args, config), folder,
@@ -252,7 +289,7 @@ def _run_train(args: argparse.Namespace, overrides: Dict[str, Any]) -> int:
 
 def _load_train_data(args: argparse.Namespace, config: 'TrainConfig') -> Any:
     from gat_pyg.data.ppi import load_ppi
-    from gat_pyg.train.loop import load_data
+    from gat_pyg.train.build import load_data
 
     if config.dataset not in INDUCTIVE_DATASETS:
         return load_data(config, root=args.data_root, mirror=args.mirror,
@@ -348,16 +385,17 @@ def describe_os_error(err: OSError) -> str:
     return str(err)
 
 
-def _common_options() -> argparse.ArgumentParser:
-    parent = argparse.ArgumentParser(add_help=False)
-    group = parent.add_argument_group('data and output')
-    group.add_argument('--config-dir', type=Path, default=None,
-                       help='folder of the <dataset>_<model>.yaml files (default: configs/ of '
-                            'the source checkout, else ./configs)')
+def _add_file_options(parser: argparse.ArgumentParser) -> None:
+    """The options of ``train`` and ``reproduce`` about files, output and logging, listed last
+    in ``--help``."""
+    group = parser.add_argument_group('files, output and logging')
     group.add_argument('--overwrite', action='store_true',
                        help='replace finished runs in OUT (train: the run folder; reproduce: '
                             'runs trained with other settings); without it they are an error')
-    group.add_argument('--data-root', default=None,
+    group.add_argument('--config-dir', type=Path, default=None, metavar='DIR',
+                       help='folder of the <dataset>_<model>.yaml files (default: the configs '
+                            'shipped in the package, configs/ in a source checkout)')
+    group.add_argument('--data-root', default=None, metavar='DIR',
                        help=f'dataset root (default: ${ROOT_ENV}, else {DEFAULT_ROOT})')
     group.add_argument('--mirror', default=None,
                        help='folder or URL holding the flat ind.<name>.* Planetoid files '
@@ -374,7 +412,6 @@ def _common_options() -> argparse.ArgumentParser:
     group.add_argument('--log-level', default='info',
                        choices=['debug', 'info', 'warning', 'error'],
                        help='logging level (default: %(default)s)')
-    return parent
 
 
 def _positive_int(text: str) -> int:
@@ -391,30 +428,47 @@ def _name_of(names: Sequence[str], kind: str) -> Callable[[str], str]:
     """An argparse type accepting any of ``names`` in any case (as the Python API does)."""
     def name(text: str) -> str:
         if text.lower() not in names:
-            close = difflib.get_close_matches(text.lower(), list(names), n=1)
-            hint = f' (did you mean {close[0]!r}?)' if close else ''
-            raise argparse.ArgumentTypeError(f'unknown {kind} {text!r}{hint}; expected one of '
-                                             f"{', '.join(names)}")
+            raise argparse.ArgumentTypeError(f'unknown {kind} {text!r}'
+                                             f'{did_you_mean(text, list(names))}; expected one '
+                                             f"of {', '.join(names)}")
         return text.lower()
     name.__name__ = kind
     return name
 
 
 def _suggest_options(parser: argparse.ArgumentParser, words: Sequence[str]) -> str:
+    """What to write instead of each unknown option among ``words``: the parser's own advice
+    for options it refuses on purpose (``reproduce --seed``), else the closest option by
+    spelling or by meaning (``--learning-rate`` -> ``--lr``)."""
     options = list(parser._option_string_actions)
     hints = []
     for word in words:
-        if word.startswith('--'):
-            close = difflib.get_close_matches(word.split('=')[0], options, n=1)
-            if close:
-                hints.append(f'{word.split("=")[0]} -> {close[0]}')
-    return f" (did you mean: {', '.join(hints)}?)" if hints else ''
+        if not word.startswith('--'):
+            continue
+        option = word.split('=')[0]
+        instead = getattr(parser, 'instead', {}).get(option.replace('_', '-'))
+        if instead:
+            hints.append(f'{option}: {instead}')
+            continue
+        close = closest_option(option, options)
+        if close:
+            hints.append(f'{option} -> {close}')
+    if not hints:
+        return ''
+    if all(' -> ' in hint for hint in hints):
+        return f" (did you mean: {', '.join(hints)}?)"
+    return f" ({'; '.join(hints)})"
 
 
-def _add_config_overrides(parser: argparse.ArgumentParser, exclude: Sequence[str]) -> None:
-    group = parser.add_argument_group(
-        'config overrides', 'each replaces the key of the same name in the config file; '
-                            'dashes or underscores both work (--weight-decay, --weight_decay)')
+def _add_config_overrides(parser: argparse.ArgumentParser, common: Any,
+                          exclude: Sequence[str]) -> None:
+    """One ``--key`` (and ``--key_with_underscores``) option per config key, in the groups of
+    the schema (:data:`gat_pyg.train.schema.GROUPS`); the ``run`` keys go into ``common``."""
+    groups = {'run': common}
+    for name in GROUPS[1:]:
+        groups[name] = parser.add_argument_group(
+            f'config overrides: {name}', 'each replaces the key of the same name in the config '
+                                         'file' if name == GROUPS[1] else None)
     for f in config_fields():
         if f.name in exclude:
             continue
@@ -430,14 +484,16 @@ def _add_config_overrides(parser: argparse.ArgumentParser, exclude: Sequence[str
             extra.append(f"datasets {', '.join(f.metadata['datasets'])} only")
         if f.type is bool:
             extra.append('true or false')
-        extra.append(f"default: the config file's, else {f.default}")
+        default = neutral_default(f)
+        extra.append("default: the config file's" if default is REQUIRED else
+                     f"default: the config file's, else {default}")
         # A list key takes its items as separate words (--num-neighbors 10 10); they reach
         # parse_override as one list. Its metavar names the item type.
         words = dict(nargs='+') if is_list_field(f) else {}
         metavar = type_name(f.type).replace('list of ', '').replace(' or null', '').upper()
-        group.add_argument(*names, dest=_OVERRIDE_PREFIX + f.name, default=argparse.SUPPRESS,
-                           metavar=metavar, help=f"{f.metadata['help']} ({'; '.join(extra)})",
-                           **words)
+        groups[f.metadata['group']].add_argument(
+            *names, dest=_OVERRIDE_PREFIX + f.name, default=argparse.SUPPRESS, metavar=metavar,
+            help=f"{f.metadata['help']} ({'; '.join(extra)})", **words)
 
 
 def _collect_overrides(args: argparse.Namespace) -> Dict[str, Any]:

@@ -26,7 +26,7 @@ BLOCKS = python_blocks()
 
 
 def test_readme_has_examples():
-    assert {'Use', 'Reproducing the GAT paper'} <= {section for section, _ in BLOCKS}
+    assert {'Use', 'Models', 'Reproducing the GAT paper'} <= {section for section, _ in BLOCKS}
 
 
 @pytest.mark.parametrize('section,code', BLOCKS, ids=[s for s, _ in BLOCKS])
@@ -43,6 +43,10 @@ def test_readme_example_runs(section, code, tmp_path, monkeypatch, mirror):
         assert printed.getvalue().strip() == 'torch.float32 torch.bfloat16 tensor(True)'
     if section == 'The layers':
         assert printed.getvalue().strip() == '597 torch.Size([100, 8])'
+    if section == 'Models':
+        # The comments in the example show what it prints.
+        assert printed.getvalue().split('\n')[:2] == [
+            'True', 'GATConv(1433, 8, heads=8) ELU(alpha=1.0)']
     if section == 'Use':
         # The comment in the example shows what it prints.
         assert printed.getvalue().strip() == (

@@ -5,6 +5,13 @@ the kernel's peak-RSS counter (``/proc/self/clear_refs``) once its inputs exist,
 ``VmHWM`` minus the resident size at that moment, i.e. what forward + backward needed on top of
 the inputs. Children of the two implementations alternate and the median time is reported.
 A case that does not fit under the memory cap is reported as "out of memory".
+
+Timings are only worth reading on an idle machine: torch runs one thread per core by default,
+and threads that wait for a core another process holds spin, so a loaded machine can make a
+case several times slower, and the ratios with it.
+:func:`run_alternating` therefore warns, before its first child, when the load average exceeds
+the cores (:func:`machine_load`); ``--threads 1`` (or ``OMP_NUM_THREADS=1``) keeps the damage
+small where the machine is shared.
 """
 import argparse
 import json
@@ -17,7 +24,7 @@ import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -93,11 +100,44 @@ def run_child(module: str, args: List[str], memory_cap_gib: float) -> Dict:
     return {'error': 'out of memory' if oom else f'failed: {tail[0]}'}
 
 
+def machine_load() -> Tuple[float, int]:
+    """``(load, cores)``: the 1-minute load average (runnable processes, ``os.getloadavg``) and
+    the cores this process may run on; the load is ``0.0`` where the system has no load
+    average."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else \
+        (os.cpu_count() or 1)
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):
+        load = 0.0
+    return load, cores
+
+
+def warn_if_loaded(threads: Optional[int] = None) -> bool:
+    """Warn (and return ``True``) when the 1-minute load average exceeds the cores: other work
+    is competing for them, so the timings that follow will be slow and noisy."""
+    load, cores = machine_load()
+    if load <= cores:
+        return False
+    advice = ('rerun on an idle machine' if threads == 1 else
+              'rerun on an idle machine, or with --threads 1 (OMP_NUM_THREADS=1), which keeps '
+              "torch's threads from spinning on cores other work holds")
+    log.warning('the machine is loaded: load average %.1f over the last minute on %d cores, so '
+                'other work competes for the cores and the times below will be slow and noisy, '
+                'their ratios too; %s', load, cores, advice)
+    return True
+
+
 def run_alternating(module: str, name: str, variants: Dict[str, List[str]], args) -> Dict[
         str, CaseResult]:
     """Runs every variant's child ``args.rounds`` times, alternating between the variants, and
     collects their times (all repeats) and peak memory (the largest seen). A variant that fails
-    (e.g. out of memory) is not run again."""
+    (e.g. out of memory) is not run again. Before the first child of a run (once per ``args``),
+    warns if the machine is loaded (:func:`warn_if_loaded`): measured then, the load is other
+    processes', not the benchmark's own children."""
+    if not getattr(args, 'load_checked', False):
+        args.load_checked = True
+        warn_if_loaded(args.threads)
     threads = ['--threads', str(args.threads)] if args.threads else []
     results = {key: CaseResult(name, key) for key in variants}
     for _ in range(args.rounds):
@@ -185,7 +225,8 @@ def _number(text: str, kind: type, low, expected: str):
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--threads', type=positive_int, default=None,
-                        help='torch threads in each child (default: torch default)')
+                        help='torch threads in each child; 1 on a machine other work shares '
+                             '(default: torch default, one per core)')
     parser.add_argument('--memory-cap-gib', type=positive_float, default=20.0,
                         help='address-space cap of each child; above it a case reports "out '
                              'of memory" (default: 20)')

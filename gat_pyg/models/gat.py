@@ -1,8 +1,16 @@
-"""GAT and GATv2 node classifiers (Velickovic et al. 2018; Brody et al. 2022)."""
-from typing import Any, Optional, Type
+"""GAT and GATv2 node classifiers (Velickovic et al. 2018; Brody et al. 2022).
+
+The constructors take PyG's neutral defaults (one head, no dropout, ReLU, as
+:class:`torch_geometric.nn.models.GAT`); the papers' settings are written once, in
+``configs/<dataset>_gat.yaml`` / ``_gatv2.yaml``, and :func:`gat_pyg.train.build_model` builds
+a model from them. For PyG's own model interface (``BasicGNN``: ``jk``, ``trim_to_layer``,
+``inference`` over a loader) with these layers, see :class:`gat_pyg.nn.models.GAT`.
+"""
+from typing import Any, Type
 
 from torch.nn import Module
 
+from gat_pyg.checks import check_probability
 from gat_pyg.models.base import BaseModel
 from gat_pyg.nn import GATConv, GATv2Conv
 
@@ -10,8 +18,8 @@ from gat_pyg.nn import GATConv, GATv2Conv
 class GAT(BaseModel):
     r"""The transductive GAT of `"Graph Attention Networks"
     <https://arxiv.org/abs/1710.10903>`_: hidden layers concatenate ``heads`` heads of
-    ``hidden_channels`` features each, followed by ELU; the output layer averages
-    ``out_heads`` heads (1 for Cora / CiteSeer, 8 for PubMed in the paper).
+    ``hidden_channels`` features each, followed by the activation; the output layer averages
+    ``out_heads`` heads. The paper's settings: ``configs/<dataset>_gat.yaml``.
 
     Args:
         in_channels (int): Input features per node.
@@ -22,30 +30,33 @@ class GAT(BaseModel):
             ``hidden_channels=8`` here and ``hidden_channels=64`` there.
         out_channels (int): Number of classes.
         num_layers (int, optional): Number of attention layers. (default: ``2``)
-        heads (int, optional): Heads of each hidden layer. (default: ``8``)
+        heads (int, optional): Heads of each hidden layer, concatenated. (default: ``1``)
         out_heads (int, optional): Heads of the output layer, averaged. (default: ``1``)
-        dropout (float, optional): Dropout on each layer's input. (default: ``0.6``)
-        attn_dropout (float, optional): Dropout on the attention coefficients.
-            (default: ``0.6``)
+        dropout (float, optional): Dropout on each layer's input. (default: ``0.0``)
+        attn_dropout (float, optional): Dropout on the attention coefficients (each layer's
+            ``dropout``). (default: ``0.0``)
         message_dropout (float, optional): Dropout on each layer's projected features before
-            they are summed. ``None`` takes the class's :attr:`default_message_dropout`: ``0.6``
-            for GAT, as the official GAT code (its ``in_drop`` also drops ``seq_fts``) and the
-            ``configs/*_gat.yaml``; ``0.0`` for :class:`GATv2`, as PyG's GATv2 and the
-            ``configs/*_gatv2.yaml``. (default: ``None``)
-        act (str, optional): Activation between layers. (default: ``'elu'``)
+            they are summed: the official GAT code's (its ``in_drop`` also drops ``seq_fts``),
+            which PyG's layer lacks. (default: ``0.0``)
+        act (str, optional): Activation between layers. (default: ``'relu'``)
         bias (bool, optional): Additive bias in each layer. (default: ``True``)
         residual (bool, optional): A linear skip connection in every layer (``residual=True``
             of the conv): the paper's inductive PPI model. (default: ``False``)
+
+    Raises:
+        TypeError / ValueError: ``attn_dropout`` or ``message_dropout`` not a probability
+            (:func:`gat_pyg.checks.check_probability`, naming the argument); the other
+            arguments as :class:`BaseModel` and the layers check them.
     """
     conv_class: Type[Module] = GATConv
-    default_message_dropout: float = 0.6
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 2, heads: int = 8, out_heads: int = 1, dropout: float = 0.6,
-                 attn_dropout: float = 0.6, message_dropout: Optional[float] = None,
-                 act: str = 'elu', bias: bool = True, residual: bool = False):
-        if message_dropout is None:
-            message_dropout = self.default_message_dropout
+                 num_layers: int = 2, heads: int = 1, out_heads: int = 1, dropout: float = 0.0,
+                 attn_dropout: float = 0.0, message_dropout: float = 0.0, act: str = 'relu',
+                 bias: bool = True, residual: bool = False):
+        # Checked here under the model's names: the layers would report them as 'dropout'.
+        check_probability(attn_dropout, 'attn_dropout')
+        check_probability(message_dropout, 'message_dropout')
         super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout, act,
                          heads=heads, out_heads=out_heads, attn_dropout=attn_dropout,
                          message_dropout=message_dropout, bias=bias, residual=residual)
@@ -65,7 +76,6 @@ class GAT(BaseModel):
 
 class GATv2(GAT):
     r"""GAT with the dynamic attention of `"How Attentive are Graph Attention Networks?"
-    <https://arxiv.org/abs/2105.14491>`_ (:class:`gat_pyg.GATv2Conv`); same arguments and
-    shape as :class:`GAT` (``message_dropout`` defaults to ``0.0``)."""
+    <https://arxiv.org/abs/2105.14491>`_ (:class:`gat_pyg.GATv2Conv`); same arguments,
+    defaults and shape as :class:`GAT`."""
     conv_class = GATv2Conv
-    default_message_dropout = 0.0

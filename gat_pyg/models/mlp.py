@@ -20,21 +20,22 @@ class NodeLinear(Linear):
 
 class MLP(BaseModel):
     r"""A multi-layer perceptron on node features alone: the GAT paper's MLP baseline (the
-    ``dense`` model of Kipf & Welling's code: Glorot weights, no bias).
+    ``dense`` model of Kipf & Welling's code: Glorot weights). The defaults are PyG's neutral
+    ones; the baseline's settings are in ``configs/<dataset>_mlp.yaml``.
 
     Args:
         in_channels (int): Input features per node.
-        hidden_channels (int): Hidden features. (default setting: ``16``)
+        hidden_channels (int): Hidden features.
         out_channels (int): Number of classes.
         num_layers (int, optional): Number of linear layers. (default: ``2``)
-        dropout (float, optional): Dropout on each layer's input. (default: ``0.5``)
+        dropout (float, optional): Dropout on each layer's input. (default: ``0.0``)
         act (str, optional): Activation between layers. (default: ``'relu'``)
-        bias (bool, optional): Additive bias in each layer. (default: ``False``)
+        bias (bool, optional): Additive bias in each layer. (default: ``True``)
     """
 
     def __init__(self, in_channels: int, hidden_channels: int, out_channels: int,
-                 num_layers: int = 2, dropout: float = 0.5, act: str = 'relu',
-                 bias: bool = False):
+                 num_layers: int = 2, dropout: float = 0.0, act: str = 'relu',
+                 bias: bool = True):
         super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout, act,
                          bias=bias)
 

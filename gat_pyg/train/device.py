@@ -1,5 +1,6 @@
 """Where a run computes and in which precision: the ``device``, ``precision``, ``deterministic``
-and ``backend`` config keys resolved into what training uses.
+and ``backend`` config keys resolved into what training uses, and a graph moved there
+(:func:`to_device`).
 
 One place turns the config's words into a ``torch.device``, an autocast context, a gradient
 scaler and a process-group backend, and refuses what cannot run with a ``ValueError`` that names
@@ -18,10 +19,11 @@ float32's exponent and needs no scaler.
 import contextlib
 import os
 from dataclasses import dataclass
-from typing import ContextManager, Optional
+from typing import ContextManager, Optional, Union
 
 import torch
 from torch import Tensor
+from torch_geometric.data import Data
 
 AUTOCAST_DTYPES = {'32': None, 'bf16-mixed': torch.bfloat16, '16-mixed': torch.float16}
 """Precision name -> the dtype autocast computes in (``None``: no autocast)."""
@@ -169,3 +171,11 @@ def deterministic_algorithms(enabled: bool, device: torch.device):
         yield
     finally:
         torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+
+
+def to_device(data: Data, device: Union[str, torch.device]) -> Data:
+    """A shallow copy of ``data`` with every tensor on ``device``. The caller's ``data`` is not
+    modified (PyG's ``Data.to`` moves in place); a tensor already there is shared, not
+    copied."""
+    return Data(**{key: value.to(device) if isinstance(value, Tensor) else value
+                   for key, value in data.items()})

@@ -42,9 +42,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch_geometric.data import Data
 
 from gat_pyg.models import BaseModel
-from gat_pyg.train.config import TrainConfig
+from gat_pyg.train.schema import TrainConfig
 from gat_pyg.train.device import Precision, resolve_backend, resolve_device
-from gat_pyg.train.loop import NodeTask, Replicas
+from gat_pyg.train.fullbatch import NodeTask
+from gat_pyg.train.replicas import Replicas
 
 log = logging.getLogger(__name__)
 

@@ -28,14 +28,22 @@ DDP would broadcast anyway). Neighbour sampling and dropout draw from torch's gl
 with several processes each rank reseeds it with ``seed + rank * 2**32`` before its first batch,
 so ranks sample independently and a run is still a function of its config.
 
-Evaluation is :class:`gat_pyg.train.loop.NodeTask`'s: the whole graph in one forward pass or, with
-``inference_batch_size``, layer by layer (in that case the graph stays where it was loaded and
-only batches and blocks move to the device).
+Evaluation is :class:`gat_pyg.train.fullbatch.NodeTask`'s: the whole graph in one forward pass
+or, with ``inference_batch_size``, layer by layer (in that case the graph stays where it was
+loaded and only batches and blocks move to the device).
 
 Sparse features: ``NeighborLoader`` gathers ``data.x[n_id]`` with ``index_select``, which
 torch.sparse COO tensors support, so ``x`` stays sparse per batch (the tests check it).
+
+Without pyg-lib, PyG's ``NeighborLoader`` samples with torch_sparse and warns, on every loader
+it builds, that this fallback "is deprecated and will be removed soon". pyg-lib has no wheels on
+PyPI (only on data.pyg.org, for some torch versions), so for most users of this package the
+warning is noise: :func:`make_loader` replaces it with one log line per process that says what
+it means (:func:`explain_missing_pyg_lib`).
 """
+import functools
 import logging
+import warnings
 from typing import Optional, Tuple
 
 import torch
@@ -47,9 +55,10 @@ from torch_geometric.loader import NeighborLoader
 from tqdm.auto import tqdm
 
 from gat_pyg.models import BaseModel
-from gat_pyg.train.config import TrainConfig
+from gat_pyg.train.schema import TrainConfig
 from gat_pyg.train.device import Precision
-from gat_pyg.train.loop import NodeTask, Replicas
+from gat_pyg.train.fullbatch import NodeTask
+from gat_pyg.train.replicas import Replicas
 from gat_pyg.train.progress import bar_disabled
 
 log = logging.getLogger(__name__)
@@ -80,9 +89,40 @@ def make_loader(config: TrainConfig, data: Data, rank: int = 0,
     graph = Data(x=data.x, edge_index=data.edge_index, y=data.y, num_nodes=data.num_nodes)
     sampler = DistributedSampler(range(train_nodes.numel()), num_replicas=world_size,
                                  rank=rank, shuffle=True, seed=config.seed, drop_last=True)
-    return NeighborLoader(graph, num_neighbors=list(num_neighbors),
-                          batch_size=config.batch_size, input_nodes=train_nodes,
-                          sampler=sampler)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        loader = NeighborLoader(graph, num_neighbors=list(num_neighbors),
+                                batch_size=config.batch_size, input_nodes=train_nodes,
+                                sampler=sampler)
+    for warning in caught:
+        if PYG_LIB_WARNING in str(warning.message):
+            explain_missing_pyg_lib()
+        else:                           # anything else PyG says is passed on as it was
+            warnings.warn_explicit(warning.message, warning.category, warning.filename,
+                                   warning.lineno)
+    return loader
+
+
+PYG_LIB_WARNING = "without a 'pyg-lib' installation is deprecated"
+"""The part of PyG's ``UserWarning`` (``torch_geometric.sampler.NeighborSampler``) that
+:func:`make_loader` replaces."""
+
+
+@functools.lru_cache(maxsize=None)
+def explain_missing_pyg_lib() -> None:
+    """Log, once per process (the cache makes later calls no-ops), what PyG's "Using
+    'NeighborSampler' without a 'pyg-lib' installation is deprecated" warning means here."""
+    log.warning("pyg-lib is not installed, so PyG's NeighborLoader samples neighbours with "
+                'torch_sparse, a fallback PyG has deprecated (its UserWarning "Using '
+                "'NeighborSampler' without a 'pyg-lib' installation is deprecated\" is replaced "
+                'by this line). Training is unaffected: torch_sparse samples uniformly without '
+                'replacement, as pyg-lib does (PyG recommends pyg-lib for speed). pyg-lib has no '
+                'wheels on PyPI (data.pyg.org has some, for some torch versions); see the '
+                'README, "Mini-batch training". Shown once per process.')
+
+
+BATCH_BAR_DELAY = 1.0
+"""Seconds an epoch runs before its bar over the batches appears (tqdm's ``delay``)."""
 
 
 class MiniBatchTask(NodeTask):
@@ -139,10 +179,12 @@ class MiniBatchTask(NodeTask):
         self.loader.sampler.set_epoch(self.epoch)
         model.train()
         loss_sum, correct, count = 0.0, 0, 0
-        # On a terminal only (a bar redrawn into a file is a line per batch); left in place
-        # and overwritten by the next epoch's.
+        # On a terminal only (a bar redrawn into a file is a line per batch), and only for an
+        # epoch long enough to watch: tqdm redraws at most every 0.1 s, so the bar of a fast
+        # epoch showed "0/3" and was erased before it ever advanced. The epoch bar above it
+        # counts the epochs either way.
         batches = tqdm(self.loader, disable=bar_disabled(self.progress), leave=False,
-                       unit='batch', desc=f'epoch {self.epoch}')
+                       unit='batch', desc=f'epoch {self.epoch}', delay=BATCH_BAR_DELAY)
         for batch in batches:
             loss, correct_here = train_batch(model, optimizer, batch.to(self.device),
                                              self.precision)

@@ -14,7 +14,7 @@ from typing import Any, Dict, Optional
 
 from tqdm.auto import tqdm
 
-from gat_pyg.train.config import TrainConfig
+from gat_pyg.train.schema import TrainConfig
 from gat_pyg.train.early_stopping import EarlyStopping
 
 
@@ -41,7 +41,7 @@ class EpochBar(tqdm):
         self.stopping = stopping
         patient = hasattr(stopping, 'bad_epochs') and hasattr(stopping, 'patience')
         super().__init__(total=None if patient else config.epochs,
-                         disable=bar_disabled(enabled), leave=False, unit='epoch',
+                         disable=bar_disabled(enabled), leave=False, unit=' epochs',
                          desc=f'{config.dataset}/{config.model} seed {config.seed}', file=file)
 
     @property

@@ -15,8 +15,8 @@ Planetoid      mini-batch (``batch_size: B``)      ``MiniBatchTask``       ``Min
                                                                            rank samples batches of
                                                                            its 1/W of the nodes
 PPI            whole graphs (``graphs_per_batch``) ``GraphTask``           refused: ``dataset``
-PPI            ``batch_size`` / ``num_neighbors``  refused: Planetoid-only keys
-               / ``inference_batch_size``
+PPI            ``batch_size`` / ``num_neighbors``  refused by ``TrainConfig``: Planetoid-only
+               / ``inference_batch_size``          keys
 =============  ==================================  ======================  ========================
 
 Orthogonal to the cell: ``inference_batch_size`` (Planetoid) evaluates layer by layer; ``device``,
@@ -32,13 +32,16 @@ from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 from torch_geometric.data import Data
 
-from gat_pyg.train.config import INDUCTIVE_DATASETS, TrainConfig, applies, config_fields
 from gat_pyg.train.device import Precision, resolve_device
 from gat_pyg.train.distributed import (ShardedNodeTask, distributed_device, process_group,
                                        world_size_from_env)
+from gat_pyg.train.fullbatch import NodeTask
 from gat_pyg.train.inductive import GraphTask
-from gat_pyg.train.loop import NodeTask, Replicas, RunResult, Task, fit
+from gat_pyg.train.loop import Task, fit
 from gat_pyg.train.minibatch import MiniBatchTask
+from gat_pyg.train.replicas import Replicas
+from gat_pyg.train.results import RunResult
+from gat_pyg.train.schema import INDUCTIVE_DATASETS, TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -68,19 +71,12 @@ def run_kind(config: TrainConfig, world_size: int = 1) -> RunKind:
     """The dispatch table's cell for ``config`` trained by ``world_size`` processes.
 
     Raises:
-        ValueError: a refused cell, naming the config key: a Planetoid-only key (``batch_size``,
-            ``num_neighbors``, ``inference_batch_size``, ...) set for an inductive dataset, or
-            an inductive dataset under torchrun.
+        ValueError: a refused cell, naming the config key: an inductive dataset under torchrun.
+            (A Planetoid-only key such as ``batch_size`` set for an inductive dataset never gets
+            here: :class:`TrainConfig` refuses it when it is built.)
     """
     if world_size < 1:
         raise ValueError(f'run_kind: world_size must be >= 1, got {world_size}')
-    for f in config_fields():
-        # TrainConfig.from_dict refuses these keys in files; a TrainConfig built directly
-        # would reach here with them, and to_dict() would silently leave them out.
-        if not applies(f, config.model, config.dataset) and getattr(config, f.name) != f.default:
-            users = f.metadata['datasets'] if f.metadata.get('datasets') else f.metadata['models']
-            raise ValueError(f"config key {f.name!r} is only used by {', '.join(users)}, not by "
-                             f'{config.dataset!r} / {config.model!r}; remove it')
     if config.dataset in INDUCTIVE_DATASETS:
         if world_size > 1:
             raise ValueError(f"config key 'dataset': {config.dataset!r} is inductive (whole "
@@ -157,17 +153,6 @@ def train_run(config: TrainConfig, data: Union[Data, InductiveData],
     replicas = Replicas(resolve_device(config.device))
     return _fit(config, make_task(config, data, replicas, progress), replicas, out_dir,
                 progress)
-
-
-def train_inductive(config: TrainConfig, train: Sequence[Data], val: Sequence[Data],
-                    test: Sequence[Data], out_dir: Optional[Union[str, Path]] = None,
-                    progress: bool = False) -> RunResult:
-    """Train ``config``'s model on the ``train`` graphs, stop on the ``val`` graphs, and report
-    the checkpoint's micro-F1 on the ``test`` graphs (``RunResult.test_acc``, with
-    ``metric='micro_f1'``): :func:`train_run` on ``(train, val, test)``. ``out_dir`` is written
-    as :func:`train_run` writes it, with ``train_micro_f1`` / ``val_micro_f1`` columns in
-    ``metrics.csv``."""
-    return train_run(config, (train, val, test), out_dir, progress)
 
 
 def launch(config: TrainConfig, load: Callable[[], Any],

@@ -2,6 +2,7 @@
 import json
 
 import pytest
+import torch
 
 from gat_pyg.bench import layer
 from gat_pyg.bench.common import measure, ratio
@@ -78,3 +79,61 @@ def test_ddp_benchmark_runs_one_and_two_processes(tmp_path, capsys):
     assert all(r['seeds_per_s'] > 0 and r['held_mib'] > 0 for r in results)
     assert results[0]['speedup'] == 1.0
     assert '| processes | seed nodes / s |' in capsys.readouterr().out
+
+
+def test_a_loaded_machine_is_named_before_the_first_child(monkeypatch, caplog):
+    """Issue 23: on a busy machine with default threads the epoch benchmark read 0.36x (5.7x
+    with --threads 1): a load average above the cores is said before anything is timed."""
+    import argparse
+    import logging
+
+    from gat_pyg.bench import common
+
+    monkeypatch.setattr(common.os, 'getloadavg', lambda: (5.5, 5.0, 4.0))
+    monkeypatch.setattr(common.os, 'sched_getaffinity', lambda pid: {0, 1})
+    assert common.machine_load() == (5.5, 2)
+    children = []
+    monkeypatch.setattr(common, 'run_child', lambda module, args, cap: (
+        children.append(args), {'times_ms': [1.0], 'peak_mib': 1.0})[1])
+    args = argparse.Namespace(threads=None, rounds=2, memory_cap_gib=1.0)
+    with caplog.at_level(logging.WARNING, logger='gat_pyg.bench'):
+        common.run_alternating('m', 'case a', {'ours': [], 'pyg': []}, args)
+        common.run_alternating('m', 'case b', {'ours': [], 'pyg': []}, args)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and len(children) == 8            # once per benchmark run
+    assert warnings[0].startswith('the machine is loaded: load average 5.5 over the last minute '
+                                  'on 2 cores')
+    assert 'with --threads 1 (OMP_NUM_THREADS=1)' in warnings[0]
+    caplog.clear()
+    monkeypatch.setattr(common.os, 'getloadavg', lambda: (1.9, 1.0, 1.0))
+    with caplog.at_level(logging.WARNING, logger='gat_pyg.bench'):
+        assert not common.warn_if_loaded()
+    assert not caplog.records
+
+
+def test_a_floor_slower_than_the_model_is_called_noise(caplog):
+    import logging
+
+    from gat_pyg.bench.epoch import warn_if_floor_slower
+
+    with caplog.at_level(logging.WARNING, logger='gat_pyg.bench'):
+        assert not warn_if_floor_slower('cora gat', 4.8, 8.1)
+        assert not warn_if_floor_slower('cora gat', None, 8.1)
+        assert warn_if_floor_slower('cora gat', 9.0, 8.1)
+    (record, ) = caplog.records
+    assert record.getMessage().startswith('cora gat: the floor (no attention) took 9.0 ms per '
+                                          'epoch, longer than the full model (8.1 ms)')
+    assert 'OMP_NUM_THREADS=1' in record.getMessage()
+
+
+def test_the_epoch_benchmark_builds_the_papers_model_from_the_config(mirror, monkeypatch,
+                                                                     tmp_path):
+    from gat_pyg.bench.epoch import build
+
+    monkeypatch.setenv('GAT_PYG_PLANETOID_MIRROR', str(mirror))
+    monkeypatch.setenv('GAT_PYG_DATA', str(tmp_path))
+    net, data, config = build('cora', 'gat', 'ours', 'sparse')
+    hidden, output = net.convs
+    assert (hidden.heads, hidden.out_channels, hidden.dropout, output.heads) == (8, 8, 0.6, 1)
+    assert hidden.message_dropout == 0.0 and isinstance(net.act, torch.nn.ELU)
+    assert (net.dropout, config.lr, config.weight_decay) == (0.6, 0.005, 5e-4)

@@ -104,7 +104,7 @@ def test_identity_outside_training_or_without_p_and_zeros_at_p_one():
 def test_misuse_is_refused_naming_the_argument():
     with pytest.raises(ValueError, match=r'^p: expected a probability in \[0, 1\]'):
         feature_dropout(torch.ones(3), 1.5, True)
-    with pytest.raises(TypeError, match=r'^p: expected a probability in \[0, 1\]'):
+    with pytest.raises(TypeError, match=r'^p: expected a probability, a number in \[0, 1\]'):
         feature_dropout(torch.ones(3), '0.5', True)
     with pytest.raises(TypeError, match='^x: expected floating point values'):
         feature_dropout(torch.ones(3, dtype=torch.int64), 0.5, True)

@@ -41,9 +41,12 @@ def test_dropout_only_in_training(name):
     assert torch.equal(model(_x(), EDGE_INDEX), model(_x(), EDGE_INDEX))
 
 
-@pytest.mark.parametrize('cls,conv', [(GAT, GATConv), (GATv2, GATv2Conv)])
-def test_attention_models_have_the_paper_shape(cls, conv):
-    model = cls(1433, 8, 7, heads=8, out_heads=1)
+@pytest.mark.parametrize('name,conv', [('gat', GATConv), ('gatv2', GATv2Conv)])
+def test_attention_models_built_from_the_configs_have_the_paper_shape(name, conv):
+    from gat_pyg.train import TrainConfig, build_model
+
+    model = build_model(TrainConfig(dataset='cora', model=name), 1433, 7)
+    assert type(model) is MODELS[name]
     hidden, output = model.convs
     assert type(hidden) is conv and type(output) is conv
     assert (hidden.in_channels, hidden.out_channels, hidden.heads, hidden.concat) == \
@@ -51,17 +54,23 @@ def test_attention_models_have_the_paper_shape(cls, conv):
     assert (output.in_channels, output.out_channels, output.heads, output.concat) == \
         (64, 7, 1, False)
     assert hidden.dropout == output.dropout == 0.6
+    assert hidden.message_dropout == (0.6 if name == 'gat' else 0.0)
     assert model.dropout == 0.6
     assert isinstance(model.act, torch.nn.ELU)
-    pubmed = cls(500, 8, 3, out_heads=8)           # 8 averaged output heads
-    assert pubmed.convs[1].heads == 8 and not pubmed.convs[1].concat
+    pubmed = build_model(TrainConfig(dataset='pubmed', model=name), 500, 3)
+    assert pubmed.convs[1].heads == 8 and not pubmed.convs[1].concat     # 8 averaged heads
     assert pubmed(torch.rand(4, 500), torch.tensor([[0, 1], [1, 2]])).shape == (4, 3)
 
 
 def test_gcn_is_pyg_gcnconv_and_mlp_ignores_the_graph():
-    gcn = GCN(6, 16, 3)
-    assert all(type(conv) is GCNConv for conv in gcn.convs)
-    assert gcn.convs[0].bias is None and isinstance(gcn.act, torch.nn.ReLU)
+    from gat_pyg.train import TrainConfig, build_model
+
+    gcn = build_model(TrainConfig(model='gcn'), 6, 3)
+    assert type(gcn) is GCN and all(type(conv) is GCNConv for conv in gcn.convs)
+    assert gcn.convs[0].bias is None and isinstance(gcn.act, torch.nn.ReLU)   # Kipf: no bias
+    assert (gcn.hidden_channels, gcn.dropout) == (16, 0.5)
+    mlp = build_model(TrainConfig(model='mlp'), 6, 3)
+    assert type(mlp) is MLP and mlp.convs[0].bias is None and mlp.dropout == 0.5
     mlp = _build('mlp').eval()
     assert all(type(conv) is NodeLinear for conv in mlp.convs)
     assert torch.equal(mlp(_x(), EDGE_INDEX), mlp(_x(), EDGE_INDEX.flip(0)[:, :2]))
@@ -90,8 +99,18 @@ def test_parameter_groups(name):
 
 
 def test_bad_arguments_are_named():
-    with pytest.raises(ValueError, match=r'^dropout: expected a probability in \[0, 1\]'):
+    with pytest.raises(ValueError, match=r'dropout.*1\.5'):
         GCN(6, 4, 3, dropout=1.5)
+    for name, bad, error, message in (
+            ('attn_dropout', 1.5, ValueError, r'^attn_dropout: expected a probability in \[0, '
+                                              r'1\], got 1\.5$'),
+            ('message_dropout', -0.1, ValueError, r'^message_dropout: expected a probability'),
+            ('attn_dropout', True, TypeError, r'^attn_dropout: expected a probability, a '
+                                              r'number in \[0, 1\], got bool True$'),
+            ('message_dropout', '0.5', TypeError, r"^message_dropout: .* got str '0\.5'$")):
+        for cls in (GAT, GATv2):
+            with pytest.raises(error, match=message):
+                cls(6, 4, 3, **{name: bad})
     with pytest.raises(ValueError, match='num_layers must be a positive int'):
         MLP(6, 4, 3, num_layers=0)
     with pytest.raises(NotImplementedError):
@@ -152,19 +171,27 @@ def test_a_prepared_graph_is_refused_by_gcn():
                                model(_x(), EDGE_INDEX), atol=0, rtol=0)
 
 
-@pytest.mark.parametrize('name', ['gat', 'gatv2'])
-def test_model_defaults_are_the_configs(name):
-    """One source per default (issue 16): the attention models' defaults are the settings of
-    configs/cora_<model>.yaml, which the training harness uses (the layers keep PyG's)."""
-    from pathlib import Path
+def test_model_defaults_are_pygs_neutral_ones():
+    """One source per default (issue 20): the papers' settings live in configs/ only; a model
+    class built without arguments is what PyG's models give (one head, no dropout, ReLU, a
+    bias), and GAT and GATv2 no longer disagree on message dropout."""
+    import inspect
 
-    import yaml
-    config = yaml.safe_load((Path(__file__).resolve().parents[2] / 'configs' /
-                             f'cora_{name}.yaml').read_text())
-    model = MODELS[name](6, 4, 3)
-    first, last = model.convs[0], model.convs[-1]
-    assert model.dropout == config['dropout']
-    assert first.heads == config['heads'] and last.heads == config['out_heads']
-    assert first.dropout == config['attn_dropout'] and last.dropout == config['attn_dropout']
-    assert first.message_dropout == config['message_dropout']
-    assert last.message_dropout == config['message_dropout']
+    from torch_geometric.nn.models import GAT as PyGGAT
+    from torch_geometric.nn.models.basic_gnn import BasicGNN
+
+    pyg = inspect.signature(BasicGNN.__init__).parameters
+    pyg_conv = inspect.signature(GATConv.__init__).parameters
+    for name in ('gat', 'gatv2'):
+        model = MODELS[name](6, 4, 3)
+        first, last = model.convs
+        assert model.dropout == pyg['dropout'].default == 0.0
+        assert type(model.act) is type(PyGGAT(6, 4, 2).act) is torch.nn.ReLU
+        assert first.heads == last.heads == pyg_conv['heads'].default == 1
+        assert first.dropout == last.dropout == 0.0
+        assert first.message_dropout == last.message_dropout == 0.0
+        assert first.bias is not None and first.res is None
+    for name in ('gcn', 'mlp'):
+        model = MODELS[name](6, 4, 3)
+        assert model.dropout == 0.0 and isinstance(model.act, torch.nn.ReLU)
+        assert model.convs[0].bias is not None

@@ -181,7 +181,8 @@ def test_host_syncs_of_a_training_step():
     x = features(50, 12, seed=8)
     x = (x * (x > 1)).to_sparse()
     torch.manual_seed(9)
-    model = GAT(12, 8, 3, heads=8, dropout=0.6, attn_dropout=0.6, message_dropout=0.6)
+    model = GAT(12, 8, 3, heads=8, dropout=0.6, attn_dropout=0.6, message_dropout=0.6,
+                act='elu')
     graph = model.prepare_graph(edge_index, 50)
     y = torch.randint(0, 3, (50, ))
 

@@ -10,7 +10,7 @@ import yaml
 
 from gat_pyg.train import (Precision, TrainConfig, load_checkpoint, load_config, reproduce,
                            resolve_device, train_run)
-from gat_pyg.train import loop
+from gat_pyg.train import fullbatch
 from gat_pyg.train.device import resolve_backend
 from gat_pyg.train.tasks import launch
 
@@ -159,9 +159,9 @@ def test_bf16_mixed_trains_with_float32_master_weights(cora, model):
         parameters.append({p.grad.dtype for p in trained.parameters()})
         return result
 
-    original = loop.NodeTask.train_epoch
+    original = fullbatch.NodeTask.train_epoch
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(loop.NodeTask, 'train_epoch', recording)
+        patch.setattr(fullbatch.NodeTask, 'train_epoch', recording)
         mixed = train_run(TrainConfig.from_dict({**base, 'precision': 'bf16-mixed'}), cora)
     assert products and set(products) == {torch.bfloat16}
     assert all(dtypes == {torch.float32} for dtypes in parameters)
@@ -218,7 +218,7 @@ def test_16_mixed_trains_the_gcn_on_the_cpu(cora):
 
 def test_deterministic_algorithms_are_on_for_the_run_only(cora):
     seen = []
-    original = loop.NodeTask.train_epoch
+    original = fullbatch.NodeTask.train_epoch
 
     def recording(task, trained, optimizer):
         seen.append(torch.are_deterministic_algorithms_enabled())
@@ -226,7 +226,7 @@ def test_deterministic_algorithms_are_on_for_the_run_only(cora):
 
     config = TrainConfig.from_dict({**TINY, 'deterministic': True, 'device': 'cpu'})
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(loop.NodeTask, 'train_epoch', recording)
+        patch.setattr(fullbatch.NodeTask, 'train_epoch', recording)
         a = train_run(config, cora)
     assert seen and all(seen)
     assert not torch.are_deterministic_algorithms_enabled()

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from gat_pyg.cli import main
 from gat_pyg.train import TrainConfig, run_dir, train_run
 from gat_pyg.train.distributed import shard_train_mask
-from gat_pyg.train.loop import NodeTask, build_model, fit
+from gat_pyg.train import NodeTask, build_model, fit
 
 import ddp_worker
 

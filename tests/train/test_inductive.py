@@ -9,7 +9,7 @@ from sklearn.metrics import f1_score
 
 from gat_pyg.cli import main
 from gat_pyg.data import load_ppi
-from gat_pyg.train import load_checkpoint, load_config, micro_f1, train_inductive
+from gat_pyg.train import load_checkpoint, load_config, micro_f1, train_run
 from ppi_synthetic import write_ppi_raw
 
 
@@ -77,12 +77,11 @@ def test_inductive_training_learns_and_is_seeded(ppi_root):
     small = dict(hidden_channels=16, heads=2, early_stopping='none')
     config = load_config('configs/ppi_gat.yaml', dict(small, epochs=10, lr=0.01))
     train, val, test = load_ppi(ppi_root)
-    first = train_inductive(config, train, val, test).to_dict()
-    again = train_inductive(config, train, val, test).to_dict()
+    first = train_run(config, (train, val, test)).to_dict()
+    again = train_run(config, (train, val, test)).to_dict()
     first.pop('seconds'), again.pop('seconds')
     assert first == again                                  # seeded: the same run twice
-    untrained = train_inductive(load_config('configs/ppi_gat.yaml', dict(small, epochs=1,
-                                                                         lr=1e-9)),
-                                train, val, test)
+    untrained = train_run(load_config('configs/ppi_gat.yaml', dict(small, epochs=1, lr=1e-9)),
+                          (train, val, test))
     # Measured: 0.79 after 10 epochs against 0.53 untrained.
     assert first['test_acc'] > untrained.test_acc + 0.1

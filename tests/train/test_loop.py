@@ -9,7 +9,8 @@ from gat_pyg.train import TrainConfig, load_checkpoint, run_dir, train_run
 from gat_pyg.train import loop
 from gat_pyg.train.early_stopping import make_stopping
 from gat_pyg.models import GAT
-from gat_pyg.train.loop import METRIC_COLUMNS, make_optimizer
+from gat_pyg.train.optim import make_optimizer
+from gat_pyg.train.results import metric_columns
 
 # Few epochs keep the suite fast; early_stopping 'gat' with a short patience still exercises
 # checkpoint selection.
@@ -48,7 +49,9 @@ def test_run_folder_and_checkpoint(cora, tmp_path):
     result = train_run(config, cora, folder)
     assert TrainConfig.from_dict(yaml.safe_load((folder / 'config.yaml').read_text())) == config
     rows = _metrics(folder)
-    assert list(rows[0]) == [c for c in METRIC_COLUMNS if c != 'seconds']
+    assert list(rows[0]) == ['epoch', 'train_loss', 'train_acc', 'val_loss', 'val_acc',
+                             'checkpoint']
+    assert metric_columns('acc')[:-1] == tuple(rows[0]) and metric_columns('acc')[-1] == 'seconds'
     assert len(rows) == result.epochs
     # The tested model is the last epoch the rule saved.
     saved = [int(r['epoch']) for r in rows if r['checkpoint'] == '1']
@@ -132,3 +135,47 @@ def test_make_optimizer_refuses_bad_settings_and_falls_back_for_lazy_parameters(
         make_optimizer([], lr=0.01)
     lazy = torch.nn.LazyLinear(3)
     assert not make_optimizer(lazy.parameters(), lr=0.01).defaults['fused']
+
+
+def test_load_checkpoint_is_a_named_pair_and_says_so_when_called(cora, tmp_path):
+    """Issue 23: ``model = load_checkpoint(p); model(...)`` failed with "'tuple' object is not
+    callable"; the pair now says how to use it."""
+    config = TrainConfig.from_dict(dict(GAT_TINY, epochs=2))
+    folder = run_dir(tmp_path, config)
+    train_run(config, cora, folder)
+    loaded = load_checkpoint(folder / 'checkpoint.pt')
+    model, stored = loaded                                  # unpacks as before
+    assert loaded.model is model and loaded.config == stored == config
+    assert not model.training and isinstance(model, GAT)
+    with pytest.raises(TypeError, match=r"^load_checkpoint returns \(model, config\), not the "
+                                        r"model: write 'model, config = load_checkpoint\(path\)'"):
+        loaded(cora.x, cora.edge_index)
+
+
+def test_a_checkpoint_saved_before_act_was_a_key_loads_with_the_models_activation(cora,
+                                                                                tmp_path):
+    config = TrainConfig.from_dict(dict(GAT_TINY, epochs=1))
+    folder = run_dir(tmp_path, config)
+    train_run(config, cora, folder)
+    saved = torch.load(folder / 'checkpoint.pt', weights_only=True)
+    del saved['config']['act']                              # as the older runs wrote it
+    torch.save(saved, folder / 'old.pt')
+    model, stored = load_checkpoint(folder / 'old.pt')
+    assert stored.act == 'elu' and isinstance(model.act, torch.nn.ELU)
+
+
+@pytest.mark.slow
+def test_train_run_from_python_trains_a_gcn_with_the_gcn_settings(cora, tmp_path):
+    """Issue 20: ``train_run(TrainConfig(model='gcn'), data)`` trained a GCN with the GAT's
+    learning rate, dropout and 100,000 epochs."""
+    from gat_pyg.models import GCN
+    from gat_pyg.train import load_config
+
+    result = train_run(TrainConfig(model='gcn'), cora, tmp_path)
+    written = yaml.safe_load((tmp_path / 'config.yaml').read_text())
+    assert written == load_config('configs/cora_gcn.yaml').to_dict()
+    assert result.epochs <= 200 and result.model == 'gcn'
+    model, _ = load_checkpoint(tmp_path / 'checkpoint.pt')
+    assert type(model) is GCN and model.hidden_channels == 16 and model.dropout == 0.5
+    assert model.convs[0].bias is None
+    assert result.test_acc > 0.75                  # Kipf's GCN on Cora reaches ~81 %

@@ -241,3 +241,74 @@ def test_parse_override_reads_lists_and_null():
         parse_override('num_neighbors', ['10', 'ten'])
     with pytest.raises(ValueError, match="'batch_size': expected int or null"):
         parse_override('batch_size', 'big')
+
+
+# --- issue 23: the batch bar on a terminal, PyG's pyg-lib warning ----------------------------
+
+class _Terminal:
+    """stderr as a terminal: tqdm draws on it (its output is kept)."""
+
+    def __init__(self):
+        self.text = ''
+
+    def write(self, text):
+        self.text += text
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize('slow', [False, True], ids=['fast-epochs', 'slow-epochs'])
+def test_the_batch_bar_appears_only_for_epochs_worth_watching(slow, monkeypatch):
+    """A fast epoch draws no batch bar (it used to flash '0/3' and vanish every epoch); an epoch
+    slower than BATCH_BAR_DELAY shows its bar, and the bar advances."""
+    import sys
+    import time
+
+    from gat_pyg.train import minibatch
+
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, 'stderr', terminal)
+    # Slow: 3 batches of 0.15 s against a 0.2 s delay. Fast: epochs far under the delay
+    # (on a loaded machine a real epoch may take longer than a short delay).
+    monkeypatch.setattr(minibatch, 'BATCH_BAR_DELAY', 0.2 if slow else 60.0)
+    real_batch = minibatch.train_batch
+    if slow:
+        monkeypatch.setattr(minibatch, 'train_batch', lambda *args: (time.sleep(0.15),
+                                                                     real_batch(*args))[1])
+    config = TrainConfig(batch_size=24, num_neighbors=[3, 3], device='cpu', epochs=2,
+                         early_stopping='none', hidden_channels=4, heads=2)
+    data = _random_graph()
+    data.val_mask = data.test_mask = ~data.train_mask
+    train_run(config, data, progress=True)
+    batch_bars = re.findall(r'epoch (\d+): +(\d+)%\|[^|]*\| (\d+)/(\d+)', terminal.text)
+    if not slow:
+        assert batch_bars == [], terminal.text
+        assert 'cora/gat seed 0:' in terminal.text      # the epoch bar was drawn
+    else:
+        shown = {(int(e), int(done)) for e, _, done, total in batch_bars if int(done) > 0}
+        assert {epoch for epoch, _ in shown} == {0, 1}, terminal.text
+        assert max(done for _, done in shown) >= 2        # 3 batches: it advanced
+
+
+def test_the_pyg_lib_warning_becomes_one_line_that_says_what_it_means(caplog, recwarn):
+    from torch_geometric.typing import WITH_PYG_LIB
+
+    from gat_pyg.train import minibatch
+
+    if WITH_PYG_LIB:
+        pytest.skip('pyg-lib is installed: PyG has nothing to warn about')
+    minibatch.explain_missing_pyg_lib.cache_clear()
+    config = TrainConfig(batch_size=8, device='cpu')
+    data = _random_graph()
+    with caplog.at_level('WARNING', logger='gat_pyg'):
+        for _ in range(3):                          # three runs, one process
+            make_loader(config, data)
+    explained = [r for r in caplog.records if 'pyg-lib is not installed' in r.getMessage()]
+    assert len(explained) == 1 and explained[0].name == 'gat_pyg.train.minibatch'
+    message = explained[0].getMessage()
+    assert 'Training is unaffected' in message and 'no wheels on PyPI' in message
+    assert not [w for w in recwarn if 'pyg-lib' in str(w.message)]     # PyG's own: gone
