@@ -66,8 +66,8 @@ def build(workload: str, layer: str, impl: str, num_edges: int, num_nodes: Optio
         if impl == 'pyg':
             conv = {'gat': pyg_nn.GATConv, 'gatv2': pyg_nn.GATv2Conv}[layer]
             model_cls = type(f'PyG{model_cls.__name__}', (model_cls, ), {'conv_class': conv})
-        module = model_cls(64, 8, 16, heads=8, out_heads=1, dropout=0.0, attn_dropout=0.0,
-                           message_dropout=0.0)
+        module = model_cls(64, 8, 16, heads=8, out_heads=1, act='elu', dropout=0.0,
+                           attn_dropout=0.0, message_dropout=0.0)
     else:
         classes = {('gat', 'ours'): gat_pyg.GATConv, ('gat', 'pyg'): pyg_nn.GATConv,
                    ('gatv2', 'ours'): gat_pyg.GATv2Conv, ('gatv2', 'pyg'): pyg_nn.GATv2Conv}

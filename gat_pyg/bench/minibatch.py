@@ -60,8 +60,8 @@ def build_model(impl: str, features: int, classes: int):
 
     model_cls = GAT if impl == 'ours' else type('PyGGAT', (GAT, ), {'conv_class': pyg_nn.GATConv})
     # message_dropout off: PyG's layer has no such argument, and both sides run one model.
-    return model_cls(features, 8, classes, num_layers=2, heads=8, out_heads=1, dropout=0.6,
-                     attn_dropout=0.6, message_dropout=0.0)
+    return model_cls(features, 8, classes, num_layers=2, heads=8, out_heads=1, act='elu',
+                     dropout=0.6, attn_dropout=0.6, message_dropout=0.0)
 
 
 def child(args) -> None:

@@ -5,6 +5,7 @@ from gat_pyg.nn.gatv2_conv import GATv2Conv
 from gat_pyg.nn.mask import edge_index_to_mask, mask_from_scores, mask_to_edge_index
 from gat_pyg.nn.masked_gat_conv import (DenseMaskedGATConv, DenseMaskedGATv2Conv, MaskedGATConv,
                                         MaskedGATv2Conv, masked_softmax)
+from gat_pyg.nn import models  # gat_pyg.nn.models.GAT: PyG's BasicGNN GAT on these layers
 
 __all__ = [
     'AttentionConv',
@@ -18,4 +19,5 @@ __all__ = [
     'mask_from_scores',
     'mask_to_edge_index',
     'edge_index_to_mask',
+    'models',
 ]
