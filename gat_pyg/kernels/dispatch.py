@@ -254,7 +254,8 @@ class Operator:
     def kernel(self, like: Tensor) -> Optional[str]:
         """The backend that runs for ``like`` (see :func:`kernel_for`); answers are cached
         until the kernel table changes."""
-        key = (like.device.type, like.dtype)
+        # is_cpu is cheaper than building the device object, and the common case.
+        key = ('cpu' if like.is_cpu else like.device.type, like.dtype)
         if torch.compiler.is_compiling():
             # A cache filled while tracing would be guarded on, and recompiled for once filled.
             return kernel_for(self.name, *key)

@@ -16,7 +16,9 @@ from gat_pyg.nn.graph import PreparedGraph
 
 
 def _to(t: OptTensor, dtype: torch.dtype) -> OptTensor:
-    return None if t is None else t.to(dtype)
+    """``t`` in ``dtype`` (autocast may have made the projection a half type): a no-op call costs
+    as much as a small kernel here, so only when it differs."""
+    return t if t is None or t.dtype == dtype else t.to(dtype)
 
 
 class GATConv(AttentionConv):
@@ -122,15 +124,15 @@ class GATConv(AttentionConv):
         return h_src, linear(lin_dst, x_dst).view(shape)
 
     def node_scores(self, h_src: Tensor, h_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
-        """The per-node halves ``<W x_j, a_s>`` and ``<W x_i, a_t>``, ``[N, H]`` each
-        (:func:`gat_pyg.kernels.head_scores`; ``h`` may have leading batch dimensions)."""
-        def scores(h: Tensor, att: Tensor) -> Tensor:
-            flat = h.reshape(-1, self.heads, self.out_channels)
-            out = kernels.head_scores(flat, att.view(self.heads, self.out_channels).to(h.dtype),
-                                      check=False)
-            return out.view(*h.shape[:-1])
-        return scores(h_src, self.att_src), None if h_dst is None else \
-            scores(h_dst, self.att_dst)
+        """The per-node halves ``<W x_j, a_s>`` and ``<W x_i, a_t>``, ``[N, H]`` each, of
+        ``[N, H, C]`` projections (:func:`gat_pyg.kernels.head_scores`)."""
+        shape = (self.heads, self.out_channels)
+        s_src = kernels.head_scores(h_src, _to(self.att_src.view(shape), h_src.dtype),
+                                    check=False)
+        if h_dst is None:
+            return s_src, None
+        return s_src, kernels.head_scores(h_dst, _to(self.att_dst.view(shape), h_dst.dtype),
+                                          check=False)
 
     def edge_score(self, s_j: Tensor, s_i: OptTensor, edge_attr: OptTensor) -> Tensor:
         score = s_j if s_i is None else s_j + s_i
@@ -150,15 +152,15 @@ class GATConv(AttentionConv):
             edge_attr = edge_attr.view(-1, 1)
         weight = self.lin_edge.weight.view(self.heads, self.out_channels, -1)
         folded = (weight * self.att_edge.view(self.heads, self.out_channels, 1)).sum(dim=1)
-        return edge_attr @ folded.t().to(edge_attr.dtype)
+        return edge_attr @ _to(folded.t(), edge_attr.dtype)
 
     def attend(self, graph: PreparedGraph, h_src: Tensor, s_src: Tensor, s_dst: OptTensor,
                edge_attr: OptTensor) -> Tuple[Tensor, Tensor]:
         dtype = h_src.dtype
-        s_edge = None if edge_attr is None else self.edge_attr_score(edge_attr).to(dtype)
-        s_dst = _to(s_dst, dtype)
+        s_edge = None if edge_attr is None else _to(self.edge_attr_score(edge_attr), dtype)
+        s_src, s_dst = _to(s_src, dtype), _to(s_dst, dtype)
         backward = self.backward_needed(s_src, s_dst, s_edge, h_src)
-        return kernels.gat_attention(*graph.tensors(backward), s_src.to(dtype), s_dst, s_edge,
+        return kernels.gat_attention(*graph.tensors(backward), s_src, s_dst, s_edge,
                                      h_src, self.negative_slope, self.dropout, self.training,
                                      self.message_dropout, strict=self.strict, check=False)
 

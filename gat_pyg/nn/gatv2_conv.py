@@ -12,6 +12,7 @@ from torch_geometric.typing import OptTensor, PairTensor
 from gat_pyg import kernels
 from gat_pyg.nn.attention_conv import AttentionConv
 from gat_pyg.nn.functional import linear
+from gat_pyg.nn.gat_conv import _to
 from gat_pyg.nn.graph import PreparedGraph
 
 
@@ -147,10 +148,10 @@ class GATv2Conv(AttentionConv):
         # s_src is h_src (node_scores): the operator reads one tensor as x_l and h_src, and its
         # backward then sums their gradients in one buffer.
         dtype = h_src.dtype
-        w_edge = None if edge_attr is None else self.lin_edge.weight.to(dtype)
-        edge_attr = None if edge_attr is None else edge_attr.to(dtype)
-        att = self.att.view(self.heads, self.out_channels).to(dtype)
-        s_dst = s_dst.to(dtype)
+        w_edge = None if edge_attr is None else _to(self.lin_edge.weight, dtype)
+        edge_attr = _to(edge_attr, dtype)
+        att = _to(self.att.view(self.heads, self.out_channels), dtype)
+        s_dst = _to(s_dst, dtype)
         backward = self.backward_needed(h_src, s_dst, att, edge_attr, w_edge)
         return kernels.gatv2_attention(*graph.tensors(backward), h_src, s_dst, att, edge_attr,
                                        w_edge, h_src, self.negative_slope, self.dropout,
