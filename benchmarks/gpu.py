@@ -19,7 +19,8 @@ implementations, each case in a process of its own:
 * ``csr``: the package without it: its pure-torch ``torch.sparse`` CSR kernels, today's CUDA
   default (asserted ``'csr'`` the same way);
 * ``pyg``: ``torch_geometric.nn.GATConv`` / ``GATv2Conv`` (in the models: the same model with
-  PyG's layer, as the epoch benchmark builds it).
+  PyG's layer, as the epoch benchmark builds it; its input dropout is the package's, so these
+  processes register the Triton kernels too and only the attention layers differ).
 
 ``all`` writes ``DIR/gpu_check.log`` (everything printed) and ``DIR/gpu_check.json`` (the
 environment, every check, every case, the ratios and the summary against the targets of issue
@@ -62,22 +63,26 @@ GPU machine, which has neither): it tests this script without a GPU; its numbers
    ``precision: bf16-mixed`` runs) at E >= 4M, the target's measure; the layer and ``x`` in
    ``bfloat16`` at 4M, for information. Launch shapes of the Triton kernels at 4M
    (``GAT_PYG_TRITON_TILE`` / ``GAT_PYG_TRITON_WARPS``, read at import; the defaults were
-   chosen without a GPU). The int32-index variant of the earlier script is gone: the public
-   layers always prepare int64 indices.
+   chosen without a GPU). No int32-index variant: the public layers prepare int64 indices.
 3. The paper's training epoch (``epoch``): GAT and GATv2 (8 heads x 8, 1 output head, dropout
    0.6, Adam), forward + loss + backward + step, full batch, on Cora- and CiteSeer-shaped
    inputs: **synthetic** (the GPU machine gets only the working tree and cannot download; the
    Planetoid files are not in it), with the real node, edge, feature, non-zero, class and split
    counts, random edges (symmetric, no self-loops), random row-normalised bag-of-words features
-   (sparse COO or dense), random labels. Ours on sparse x (its default) and dense x, PyG's on
-   both; median epoch time, peak memory.
+   (sparse COO or dense), random labels. ``triton`` on sparse x (the package's default input)
+   and dense x, ``csr`` on sparse x, PyG's on both: the first epoch, the median of 50 after 5
+   more, the peak memory above the inputs.
 4. A products-sized model (``model``): the same two-layer GAT, full batch, 2.4M nodes, 62M
-   random edges, 100 dense features, 47 classes (ogbn-products' sizes), one training step at a
-   time: does it fit in the GPU's memory, and PyG's? A case that runs out of memory says so.
+   random edges, 100 dense features, 47 classes (ogbn-products' sizes): the first training
+   step and two more; does it fit in the GPU's memory, and PyG's? A case that runs out of
+   memory says so.
 
-Cases run in priority order (the targets' cases first) until the time budget (``--budget``,
-seconds from the start) is spent; each case's timeout is cut to what is left, so the run ends
-within the budget; the rest are listed as skipped. A configuration that ran out of memory or
+Each case's process is started while the one before it runs: it imports torch, PyG and the
+package, then waits for its turn before it touches the GPU (the imports take seconds of CPU,
+one core of the machine's; a waiting process holds no GPU memory). Cases run in priority order
+(the targets' cases first) until the time budget (``--budget``, seconds from the start) is
+spent; each case's timeout is cut to what is left, so the run ends within the budget; the rest
+are listed as skipped. A configuration that ran out of memory or
 time at one size is not tried at the larger ones. The summary compares with the targets of
 issue 21: one layer at E >= 4M at least 2x faster than PyG at most 1/6 of its peak memory; the
 products-sized model fits where PyG's does not; the Cora epoch at least as fast as PyG's (best
@@ -95,6 +100,7 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
 from typing import Callable, Dict, List, Optional
@@ -712,9 +718,11 @@ def _model(impl, smoke=False) -> dict:
 
 def cases(smoke: bool) -> List[dict]:
     """Every case, in priority order: first what the targets need (4M against PyG, bf16-mixed
-    at 4M, the products-sized model, the Cora GAT epoch), then the other sizes, the csr kernels,
-    CiteSeer, bf16 at the larger sizes, the remaining epoch forms, and last the bfloat16 layer
-    and the launch shapes. ``smoke``: the cases marked ``smoke`` (one of each code path)."""
+    at 4M, the products-sized model, the Cora GAT epoch), then 20M, the Cora GATv2 epoch, 62M
+    and 1M, the csr kernels at 4M and in the model, CiteSeer, bf16-mixed at 20M and 62M, the csr
+    kernels at 1M and 20M, the remaining epoch forms, the bfloat16 layer, the launch shapes,
+    and last the csr kernels at 62M. ``smoke``: the cases marked ``smoke`` (one of each code
+    path)."""
     small, mid, large, largest = SMOKE_SIZES if smoke else SIZES
     convs = ('gat', 'gatv2')
     c: List[dict] = []
@@ -735,13 +743,15 @@ def cases(smoke: bool) -> List[dict]:
           for impl, features, smoke_mark in (('triton', 'sparse', m == 'gat'),
                                              ('pyg', 'dense', False), ('pyg', 'sparse', False))]
     c += [_layer(v, 'triton', e, 'bf16-mixed') for e in (large, largest) for v in convs]
-    c += [_layer(v, 'csr', e) for e in (small, large, largest) for v in convs]
+    c += [_layer(v, 'csr', e) for e in (small, large) for v in convs]
     c += [_epoch(d, m, impl, features, smoke=(d, m) == ('cora', 'gat'))
           for impl, features in (('triton', 'dense'), ('csr', 'sparse'))
           for d in ('cora', 'citeseer') for m in ('gat', 'gatv2')]
     c += [_layer(v, 'triton', mid, 'bfloat16', smoke=v == 'gat') for v in convs]
     c += [_layer(v, 'triton', mid, tile=tile, warps=warps, smoke=(v, tile) == ('gat', '1024'))
           for v in convs for tile, warps in (('1024', '2'), ('4096', '8'), (None, '8'))]
+    # Last: the pure-torch path is slowest at the largest size (the budget may well cut it).
+    c += [_layer(v, 'csr', largest) for v in convs]
     return [x for x in c if x['smoke']] if smoke else c
 
 
@@ -791,10 +801,59 @@ def _triton_in(case: dict) -> bool:
     return case['impl'] == 'triton' or (case['impl'] == 'pyg' and case['kind'] != 'layer')
 
 
-def _run_child(argv: List[str], env: Dict[str, str], timeout: float
-               ) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, os.path.abspath(__file__), *argv], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+class _Child:
+    """One case's process, started ahead of its turn: it imports torch, PyG, the package and
+    Triton (seconds, CPU only), then waits for :meth:`run` before it touches the GPU. The run
+    starts the next case's process while this one measures, so the imports of one overlap the
+    other's run (one core of many busy) instead of adding seconds to every case. A process
+    that is not run is ended by :meth:`cancel`; one waiting creates no CUDA context."""
+
+    def __init__(self, argv: List[str], env: Dict[str, str]):
+        # Files, not pipes: a child that prints a lot (the check) never blocks on a full pipe.
+        self._out, self._err = tempfile.TemporaryFile('w+'), tempfile.TemporaryFile('w+')
+        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), *argv,
+                                      '--wait'], env=env, stdin=subprocess.PIPE,
+                                     stdout=self._out, stderr=self._err, text=True)
+
+    def run(self, timeout: float):
+        """-> ``(exit status, or None when it ran past timeout and was killed; stdout;
+        stderr)``; ``timeout`` counts from now."""
+        try:
+            self.proc.stdin.write('go\n')
+            self.proc.stdin.close()
+        except BrokenPipeError:     # it died while importing: its stderr says why
+            pass
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            code = None
+        outputs = []
+        for f in (self._out, self._err):
+            f.seek(0)
+            outputs.append(f.read())
+            f.close()
+        return code, outputs[0], outputs[1]
+
+    def cancel(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self._out.close()
+        self._err.close()
+
+
+def _preload() -> None:
+    """What every case imports, done before it waits for its turn (see :class:`_Child`)."""
+    import torch                    # noqa: F401
+    import torch_geometric.nn       # noqa: F401
+
+    import gat_pyg.bench.epoch      # noqa: F401
+    import gat_pyg.models           # noqa: F401
+    import gat_pyg.train.loop       # noqa: F401
+    from gat_pyg.kernels import triton as triton_backend
+    if triton_backend.available():
+        import triton.language      # noqa: F401
 
 
 def _case_line(case: dict, res: dict) -> str:
@@ -950,6 +1009,8 @@ def targets(results: List[dict], smoke: bool) -> List[dict]:
         elif _ran(ours) and not _ok(ours):
             checks.append(False)
             details.append(f'{model}: ours {_status(ours)}')
+        elif _ok(ours):
+            details.append(f'{model}: PyG not measured')
     rows.append(dict(target='Cora epoch (synthetic, Cora-shaped) >= 1x PyG', verdict=verdict(
         checks), detail='; '.join(details)))
 
@@ -976,6 +1037,38 @@ def _table(headers: List[str], rows: List[List[str]]) -> List[str]:
         + ' |'  # noqa: E731
     return [line(headers), '|' + '|'.join('-' * (w + 2) for w in widths) + '|'] + \
         [line(r) for r in rows]
+
+
+def _short(r: Optional[dict]) -> str:
+    if _ok(r):
+        return f"{r['step_ms']:.2f}"
+    status = _status(r)
+    return {'out of memory': 'OOM'}.get(status, status.split(':')[0])
+
+
+def _layer_table(results: List[dict], ratios: List[dict]):
+    """Headers and rows of the one-layer table: each (conv, E), our steps and the ratios."""
+    layers = [r for r in results if r.get('kind') == 'layer']
+
+    def num(row, key, digits=2):
+        return f'{row[key]:.{digits}f}' if key in row else '-'
+    rows = []
+    for row in ratios:
+        conv, edges = row['conv'], row['edges']
+
+        def step(impl):
+            return _short(_find(layers, conv=conv, edges=edges, impl=impl, precision='float32',
+                                tile=None, warps=None))
+        shapes = ' '.join(f"{k[:-len('_speedup')]}={v:.2f}" for k, v in row.items()
+                          if k.startswith('tile'))
+        rows.append([conv, f'{edges:,}', step('triton'), step('csr'), step('pyg'),
+                     num(row, 'triton_speedup_vs_pyg'), num(row, 'triton_memory_vs_pyg', 3),
+                     num(row, 'csr_speedup_vs_pyg'), num(row, 'csr_memory_vs_pyg', 3),
+                     num(row, 'triton_speedup_vs_csr'), num(row, 'bf16-mixed_speedup'),
+                     num(row, 'bfloat16_speedup'), shapes or '-'])
+    return (['conv', 'E', 'triton', 'csr', 'PyG', 'triton vs PyG', 'triton mem/PyG',
+             'csr vs PyG', 'csr mem/PyG', 'triton vs csr', 'bf16-mixed vs fp32',
+             'bfloat16 vs fp32', 'launch shapes (default step / theirs)'], rows)
 
 
 def run_all(args) -> int:
@@ -1017,22 +1110,31 @@ def run_all(args) -> int:
     def left() -> float:
         return args.budget - (time.time() - start)
 
+    todo = [{k: v for k, v in case.items() if k != 'smoke'} for case in cases(args.smoke)]
+
+    def start_case(case: dict) -> _Child:
+        extra = {name: case[k] for k, name in (('tile', 'GAT_PYG_TRITON_TILE'),
+                                               ('warps', 'GAT_PYG_TRITON_WARPS')) if case.get(k)}
+        return _Child(_argv(case, args.smoke), _child_env(_triton_in(case), args.smoke, extra))
+
     # 1. correctness
     check_json = os.path.join(out_dir, 'check.json')
     say('== correctness (GAT_PYG_TRITON=1) ==')
-    try:
-        proc = _run_child(['check', '--json', check_json] + (['--smoke'] if args.smoke else []),
-                          _child_env(True, args.smoke),
-                          timeout=max(1.0, min(args.check_timeout, left())))
-        say(proc.stdout.rstrip())
-        if proc.returncode and proc.stderr:
-            say(proc.stderr.rstrip()[-4000:])
-        results['check'] = (json.load(open(check_json)) if os.path.exists(check_json)
-                            else {'error': proc.stderr[-4000:]})
-        results['check']['exit_status'] = proc.returncode
-    except subprocess.TimeoutExpired:
-        say(f'correctness: timed out after {min(args.check_timeout, left()):.0f} s')
+    checker = _Child(['check', '--json', check_json] + (['--smoke'] if args.smoke else []),
+                     _child_env(True, args.smoke))
+    ahead = start_case(todo[0]) if todo else None
+    timeout = max(1.0, min(args.check_timeout, left()))
+    code, out, err = checker.run(timeout)
+    say(out.rstrip())
+    if code and err:
+        say(err.rstrip()[-4000:])
+    if code is None:
+        say(f'correctness: timed out after {timeout:.0f} s')
         results['check'] = {'error': 'timeout', 'exit_status': None}
+    else:
+        results['check'] = (json.load(open(check_json)) if os.path.exists(check_json)
+                            else {'error': err[-4000:]})
+        results['check']['exit_status'] = code
     save()
 
     # 2-4. the cases
@@ -1040,54 +1142,61 @@ def run_all(args) -> int:
         'peaks above the inputs) ==')
     done: List[dict] = []
     gave_up: Dict[tuple, tuple] = {}    # layer configuration -> (edges, why) it stopped at
-    for case in cases(args.smoke):
-        case = {k: v for k, v in case.items() if k != 'smoke'}
+    for i, case in enumerate(todo):
+        child, ahead = ahead, None
         key = _size_key(case)
         if key in gave_up and case['edges'] > gave_up[key][0]:
             res = dict(case, status=f'skipped: {gave_up[key][1]}')
         elif left() < args.min_case_seconds:
             res = dict(case, status=f'skipped: time budget ({args.budget:.0f} s) spent')
         else:
-            timeout = min({'layer': args.case_timeout, 'epoch': args.case_timeout,
-                           'model': args.model_timeout}[case['kind']], left())
-            extra = {name: case[k] for k, name in (('tile', 'GAT_PYG_TRITON_TILE'),
-                                                   ('warps', 'GAT_PYG_TRITON_WARPS'))
-                     if case.get(k)}
+            if i + 1 < len(todo):
+                ahead = start_case(todo[i + 1])
+            own = {'layer': args.case_timeout, 'epoch': args.case_timeout,
+                   'model': args.model_timeout}[case['kind']]
+            timeout = min(own, left())
             t0 = time.time()
-            try:
-                proc = _run_child(_argv(case, args.smoke),
-                                  _child_env(_triton_in(case), args.smoke, extra), timeout)
-                lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('{')]
-                if proc.returncode or not lines:
-                    res = dict(case, status='failed',
-                               error=(proc.stderr or proc.stdout).strip()[-2000:])
-                else:
-                    res = dict(case, **json.loads(lines[-1]))
-            except subprocess.TimeoutExpired:
+            code, out, err = child.run(timeout)
+            child = None
+            lines = [ln for ln in out.splitlines() if ln.startswith('{')]
+            if code is None and timeout < own:      # stopped by the budget, not by itself
+                res = dict(case, status=f'skipped: time budget ({args.budget:.0f} s) spent '
+                                        f'after {timeout:.0f} s of it')
+            elif code is None:
                 res = dict(case, status=f'timeout after {timeout:.0f} s')
+            elif code or not lines:
+                res = dict(case, status='failed', error=(err or out).strip()[-2000:])
+            else:
+                res = dict(case, **json.loads(lines[-1]))
             res['seconds'] = time.time() - t0
-            if key is not None and res['status'] != 'ok' and (
-                    res['status'] == 'out of memory' or res['status'].startswith('timeout')):
+            if key is not None and (res['status'] == 'out of memory'
+                                    or res['status'].startswith('timeout')):
                 gave_up[key] = (case['edges'], f"{res['status']} at E={case['edges']:,}")
+        if child is not None:           # skipped: it never ran
+            child.cancel()
+        if ahead is None and i + 1 < len(todo) and left() >= args.min_case_seconds:
+            ahead = start_case(todo[i + 1])
         done.append(res)
         say(_case_line(case, res))
         results['cases'] = done
         save()
+    if ahead is not None:
+        ahead.cancel()
 
     results['layer_ratios'] = layer_ratios(done)
     results['targets'] = targets(done, args.smoke)
     results['seconds'] = time.time() - start
-    say('== one layer: ratios (speed-up = PyG step / ours; memory = our peak / PyG peak; '
-        'bf16 = our float32 step / bf16 step) ==')
-    for row in results['layer_ratios']:
-        say('  ' + '  '.join(f'{k}={v:.3g}' if isinstance(v, float) else f'{k}={v}'
-                             for k, v in row.items() if not k.endswith('_status')
-                             or v != 'ok'))
-    say('== epoch and model ==')
+    say('== one layer, 64 -> 8 x 8, forward + backward: median step (ms) and ratios '
+        '(speed-up: the other step / ours; memory: our peak / PyG peak) ==')
+    for line in _table(*_layer_table(done, results['layer_ratios'])):
+        say(line)
+    say('== epoch and products-sized model ==')
     for r in done:
         if r['kind'] != 'layer':
             say('  ' + _case_line(r, r).strip())
-    say('== summary: the targets of issue 21 ==')
+    say('== summary: the targets of issue 21' + (
+        " (smoke run: CPU, Triton's interpreter, toy sizes: the numbers mean nothing) =="
+        if args.smoke else ' =='))
     for line in _table(['target', 'verdict', 'measured'],
                        [[t['target'], t['verdict'], t['detail'] or '-']
                         for t in results['targets']]):
@@ -1113,9 +1222,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p_all.add_argument('--budget', type=float, default=420.0,
                        help='seconds for everything; cases left when it is spent are skipped '
                             '(default 420: the run must end within 8 minutes on an H200)')
-    p_all.add_argument('--check-timeout', type=float, default=200.0)
-    p_all.add_argument('--case-timeout', type=float, default=90.0)
-    p_all.add_argument('--model-timeout', type=float, default=150.0)
+    p_all.add_argument('--check-timeout', type=float, default=200.0,
+                       help='seconds for the correctness checks (default 200)')
+    p_all.add_argument('--case-timeout', type=float, default=60.0,
+                       help='seconds for one layer or epoch case (default 60)')
+    p_all.add_argument('--model-timeout', type=float, default=90.0,
+                       help='seconds for one products-sized model case (default 90)')
     p_all.add_argument('--min-case-seconds', type=float, default=15.0,
                        help='do not start a case with less of the budget left (default 15)')
     p_check = sub.add_parser('check', help='the correctness checks (run with GAT_PYG_TRITON=1)')
@@ -1137,6 +1249,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         p.add_argument('--smoke', action='store_true',
                        help="on the CPU through Triton's interpreter, toy sizes (tests this "
                             'script; the numbers mean nothing)')
+    for p in (p_check, p_layer, p_epoch, p_model):
+        p.add_argument('--wait', action='store_true', help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.command == 'all':
         return run_all(args)
@@ -1144,6 +1258,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         if os.environ.get('TRITON_INTERPRET') != '1':
             parser.error('--smoke needs TRITON_INTERPRET=1 (set by `all --smoke`)')
         _hide_missing_dependencies()
+    if args.wait:       # started ahead by `all` (_Child): import, then wait for its turn
+        _preload()
+        if sys.stdin.readline().strip() != 'go':
+            return 0    # cancelled
     if args.command == 'check':
         return check(args)
     case = {'layer': layer_case, 'epoch': epoch_case, 'model': model_case}[args.command]
