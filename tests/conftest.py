@@ -6,6 +6,7 @@ The mirror is ``../shared/data/planetoid`` from the repository root (or
 skip, when it is missing: a silently skipped data suite would hide a broken checkout.
 """
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,29 @@ import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MIRROR = REPO_ROOT.parent / 'shared' / 'data' / 'planetoid'
+README = REPO_ROOT / 'README.md'
+SECTION_HEADING = re.compile(r'^#{2,3} (.+)$', re.M)
+"""A section of the README or a docs page: a level-2 or level-3 heading. Tests find the examples
+and listings they check by heading, so a section can move (or become a subsection) without
+the test losing it."""
+
+
+def markdown_section(title: str, path: Path = README) -> str:
+    """The text under the ``##`` or ``###`` heading ``title`` of ``path``, up to the next heading
+    of either level (a level-2 section's subsections are not part of it)."""
+    text = path.read_text()
+    headings = list(SECTION_HEADING.finditer(text))
+    for i, heading in enumerate(headings):
+        if heading.group(1).strip() == title:
+            end = headings[i + 1].start() if i + 1 < len(headings) else len(text)
+            return text[heading.end():end]
+    raise AssertionError(f'{path.name} has no section {title!r}')
+
+
+@pytest.fixture(scope='session')
+def readme_section():
+    """:func:`markdown_section`, for tests in any folder."""
+    return markdown_section
 
 
 @pytest.fixture(scope='session')

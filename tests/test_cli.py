@@ -62,7 +62,8 @@ def _tiny_yaml(tmp_path, text, name='c.yaml'):
 
 # --- The README's reproduction, overrides, help (as before) ------------------------------------
 
-def test_reproduce_end_to_end_writes_every_file(tmp_path, data_root, mirror, capsys):
+def test_reproduce_end_to_end_writes_every_file(tmp_path, data_root, mirror, capsys,
+                                                 readme_section):
     out = tmp_path / 'results'
     status = main(['reproduce', '--datasets', 'cora', '--models', 'gat', 'gcn', '--runs', '2',
                    '--epochs', '3', '--patience', '2', '--out', str(out),
@@ -102,9 +103,9 @@ def test_reproduce_end_to_end_writes_every_file(tmp_path, data_root, mirror, cap
             assert (folder / 'metrics.csv').read_text().startswith('epoch,train_loss')
             assert json.loads((folder / 'result.json').read_text())['result']['seed'] == seed
 
-    # Every output file the README's reproduction section lists exists.
-    section = README.read_text().split('## Reproducing the GAT paper')[1].split('\n## ')[0]
-    listing = section.split('**Output files**')[1].split('From Python')[0]
+    # Every output file the documentation lists exists (docs/training.md, "Output files", which
+    # the README's "Run folders and checkpoints" links).
+    listing = readme_section('Output files', ROOT / 'docs' / 'training.md')
     named = set(re.findall(r'^\| `(?:[^`]*/)?([\w.]+)`', listing, flags=re.MULTILINE))
     assert {'results.json', 'results.csv', 'results.md', 'config.yaml', 'metrics.csv',
             'checkpoint.pt', 'result.json'} <= named

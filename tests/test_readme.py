@@ -13,10 +13,12 @@ TESTED_ELSEWHERE = {'Masked attention'}
 
 
 def python_blocks():
+    """``(section, code)`` of every ```python block; the section is the nearest ``##`` or ``###``
+    heading above it (the README's "Use" and "Train" hold their examples in subsections)."""
     blocks, section = [], None
-    for part in re.split(r'^(## .*)$', (ROOT / 'README.md').read_text(), flags=re.M):
-        if part.startswith('## '):
-            section = part[3:].strip()
+    for part in re.split(r'^(#{2,3} .*)$', (ROOT / 'README.md').read_text(), flags=re.M):
+        if re.match(r'#{2,3} ', part):
+            section = part.lstrip('#').strip()
         elif section not in TESTED_ELSEWHERE:
             blocks += [(section, b) for b in re.findall(r'```python\n(.*?)```', part, re.S)]
     return blocks
@@ -26,7 +28,8 @@ BLOCKS = python_blocks()
 
 
 def test_readme_has_examples():
-    assert {'Use', 'Models', 'Reproducing the GAT paper'} <= {section for section, _ in BLOCKS}
+    assert {'Layers', 'The prepared graph', 'Models', 'Run folders and checkpoints',
+            'Devices and precision'} <= {section for section, _ in BLOCKS}
 
 
 @pytest.mark.parametrize('section,code', BLOCKS, ids=[s for s, _ in BLOCKS])
@@ -41,13 +44,13 @@ def test_readme_example_runs(section, code, tmp_path, monkeypatch, mirror):
         exec(compile(code, f'README.md ({section})', 'exec'), namespace)
     if section == 'Devices and precision':
         assert printed.getvalue().strip() == 'torch.float32 torch.bfloat16 tensor(True)'
-    if section == 'The layers':
+    if section == 'The prepared graph':
         assert printed.getvalue().strip() == '597 torch.Size([100, 8])'
     if section == 'Models':
         # The comments in the example show what it prints.
         assert printed.getvalue().split('\n')[:2] == [
             'True', 'GATConv(1433, 8, heads=8) ELU(alpha=1.0)']
-    if section == 'Use':
+    if section == 'Layers':
         # The comment in the example shows what it prints.
         assert printed.getvalue().strip() == (
             'GATConv(16, 8, heads=2) torch.Size([4, 16]) torch.Size([8, 2])')

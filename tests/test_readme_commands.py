@@ -25,11 +25,12 @@ README = ROOT / 'README.md'
 
 def readme_commands():
     """``(section, command)`` for each command line of each ```bash block (continuations joined,
-    comments dropped), and each inline `gat-pyg ...` / `python benchmarks/...` code span."""
+    comments dropped), and each inline `gat-pyg ...` / `python benchmarks/...` code span; the
+    section is the nearest ``##`` or ``###`` heading above it."""
     commands, section = [], None
-    for part in re.split(r'^(## .*)$', README.read_text(), flags=re.M):
-        if part.startswith('## '):
-            section = part[3:].strip()
+    for part in re.split(r'^(#{2,3} .*)$', README.read_text(), flags=re.M):
+        if re.match(r'#{2,3} ', part):
+            section = part.lstrip('#').strip()
             continue
         for block in re.findall(r'```bash\n(.*?)```', part, re.S):
             for line in re.sub(r'\\\n\s*', ' ', block).splitlines():

@@ -4,7 +4,6 @@ to PyG's DenseGATConv, and finite on empty rows."""
 import copy
 import pickle
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,7 +14,6 @@ from torch_geometric.utils import coalesce, remove_self_loops, to_dense_adj, to_
 from gat_pyg import (DenseMaskedGATConv, DenseMaskedGATv2Conv, GATConv, GATv2Conv, MaskedGATConv,
                      MaskedGATv2Conv, edge_index_to_mask, masked_softmax)
 
-ROOT = Path(__file__).resolve().parents[2]
 VARIANT = {'gat': GATConv, 'gatv2': GATv2Conv}
 SPARSE = {'gat': MaskedGATConv, 'gatv2': MaskedGATv2Conv}
 DENSE = {'gat': DenseMaskedGATConv, 'gatv2': DenseMaskedGATv2Conv}
@@ -478,9 +476,8 @@ def test_dense_forward_errors():
 
 # --- the README example -----------------------------------------------------------------------
 
-def test_readme_masked_attention_example_runs():
-    readme = (ROOT / 'README.md').read_text()
-    section = readme.split('## Masked attention', 1)[1].split('\n## ', 1)[0]
+def test_readme_masked_attention_example_runs(readme_section):
+    section = readme_section('Masked attention')
     blocks = re.findall(r'```python\n(.*?)```', section, flags=re.S)
     assert len(blocks) == 1
     namespace = {}

@@ -208,13 +208,12 @@ def test_minibatch_under_torchrun_is_data_parallel_and_learns_cora(tmp_path, cor
     assert abs(ddp - single.test_acc) < 0.05, (ddp, single.test_acc)
 
 
-def test_readme_torchrun_commands_parse():
+def test_readme_torchrun_commands_parse(readme_section):
     from torch.distributed.run import get_args_parser
 
     from gat_pyg.cli import build_parser
 
-    readme = (REPO_ROOT / 'README.md').read_text()
-    section = readme.split('## Multi-process and multi-machine training')[1].split('\n## ')[0]
+    section = readme_section('Several processes and machines')
     blocks = [b.split('```')[0] for b in section.split('```bash\n')[1:]]
     blocks = [b for b in blocks if 'torchrun' in b]              # not the benchmark's command
     commands = [b.replace('\\\n', ' ').split('torchrun', 1)[1].split() for b in blocks]
