@@ -876,7 +876,7 @@ def test_23_the_minibatch_epoch_bar_on_a_real_terminal(tmp_path, mirror):
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack('HHHH', 24, 80, 0, 0))
     process = subprocess.Popen(
-        command + ['train', '--config', 'configs/cora_gat.yaml', '--epochs', '12',
+        command + ['train', '--config', 'configs/cora_gat.yaml', '--epochs', '20',
                    '--batch-size', '64', '--num-neighbors', '5', '5', '--mirror', str(mirror),
                    '--data-root', str(tmp_path / 'data'), '--out', str(tmp_path / 'out')],
         cwd=ROOT, env=_user_env(), stdin=follower, stdout=follower, stderr=follower)
@@ -892,6 +892,8 @@ def test_23_the_minibatch_epoch_bar_on_a_real_terminal(tmp_path, mirror):
         screen += chunk
     assert process.wait(timeout=300) == 0
     text = screen.decode(errors='replace')
-    drawn = re.findall(r'cora/gat seed 0: (\d+) epochs \[', text)
-    assert drawn and int(drawn[-1]) >= 10, text[-2000:]    # the epoch bar advanced
+    # tqdm redraws at most every 0.1 s and this bar is cleared on close (leave=False), so the
+    # last count drawn depends on the machine's speed; that it counted up is what must hold.
+    drawn = [int(n) for n in re.findall(r'cora/gat seed 0: (\d+) epochs \[', text)]
+    assert len(set(drawn)) >= 2 and drawn == sorted(drawn), text[-2000:]  # the bar advanced
     assert not re.search(r'epoch \d+: +0%', text), text[-2000:]   # no dead batch bars
