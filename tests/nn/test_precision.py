@@ -176,7 +176,7 @@ def test_host_syncs_of_a_training_step():
     pure-torch input dropout drops entries of a sparse matrix: one nonzero); preparing a new
     graph waits at most three times (validation, self-loop check, sortedness check). torch's
     unfused Adam on CPU adds one per parameter (``step.item()``); the package's optimizer is
-    the fused one (``gat_pyg.train.loop.make_optimizer``)."""
+    the fused one (``gat_pyg.train.optim.make_optimizer``)."""
     edge_index = random_graph(50, 50, 200, seed=7)
     x = features(50, 12, seed=8)
     x = (x * (x > 1)).to_sparse()
