@@ -70,12 +70,12 @@ class GAT(BaseModel):
         # Checked here under the model's names: the layers would report them as 'dropout'.
         check_probability(attn_dropout, 'attn_dropout')
         check_probability(message_dropout, 'message_dropout')
-        self.per_head_dropout = per_head_dropout
         super().__init__(in_channels, hidden_channels, out_channels, num_layers, dropout, act,
                          heads=heads, out_heads=out_heads, attn_dropout=attn_dropout,
                          message_dropout=message_dropout, bias=bias, residual=residual,
                          head_input_dropout=dropout if per_head_dropout else 0.0,
                          att_bias=att_bias)
+        self.per_head_dropout = per_head_dropout
 
     def init_conv(self, in_channels: int, out_channels: int, last: bool, *, heads: int,
                   out_heads: int, attn_dropout: float, message_dropout: float, bias: bool,

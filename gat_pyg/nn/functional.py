@@ -103,7 +103,7 @@ class HeadInputs:
     Plain meaning, per head :math:`k` with weight rows :math:`W_k` (``W.view(H, C, F)[k]``):
 
     .. math::
-        \mathbf{h}_{n,k} = W_k ig(\mathbf{m}_{n,k} \odot \mathbf{x}_nig) / (1 - p)
+        \mathbf{h}_{n,k} = W_k \big(\mathbf{m}_{n,k} \odot \mathbf{x}_n\big) / (1 - p)
         + \mathbf{b}_k, \qquad \mathbf{m}_{n,k} \sim \mathrm{Bernoulli}(1 - p)^{F}
 
     computed as one product on ``H`` stacked masked copies of ``x`` (:meth:`linear`), so the
