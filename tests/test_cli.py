@@ -291,8 +291,9 @@ def test_13_3_a_file_given_another_model_is_refused_naming_the_right_file(tmp_pa
                  '--out', str(tmp_path)]) == 1
     assert caplog.messages[-1] == (
         "configs/cora_gat.yaml is written for model 'gat': it sets heads, out_heads, "
-        "attn_dropout, message_dropout, residual, which model 'gcn' (from the command line) does "
-        'not use; use configs/cora_gcn.yaml instead of overriding model')
+        "attn_dropout, message_dropout, residual, per_head_dropout, att_bias, which model 'gcn' "
+        '(from the command line) does not use; use configs/cora_gcn.yaml instead of overriding '
+        'model')
     assert not list(tmp_path.iterdir())
 
 

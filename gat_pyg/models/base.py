@@ -91,6 +91,11 @@ class BaseModel(Module):
         """Width of a layer's output (the next layer's input) built with ``out_channels``."""
         return out_channels
 
+    def layer_input(self, x: Tensor) -> Tensor:
+        """What a layer reads of its input ``x``: ``x`` dropped out with ``dropout``, one mask
+        for the whole layer (a subclass whose layers draw the dropout themselves returns ``x``)."""
+        return dropout_features(x, self.dropout, self.training)
+
     def reset_parameters(self) -> None:
         """Re-initialise every layer."""
         for conv in self.convs:
@@ -114,7 +119,7 @@ class BaseModel(Module):
         graph = self.prepare_graph(edge_index, x.size(0))
         attention: List[Any] = []
         for i, conv in enumerate(self.convs):
-            x = dropout_features(x, self.dropout, self.training)
+            x = self.layer_input(x)
             if return_attention_weights and isinstance(conv, AttentionConv):
                 x, weights = conv(x, graph, return_attention_weights=True)
                 attention.append(weights)

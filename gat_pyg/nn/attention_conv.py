@@ -6,7 +6,8 @@ incoming edges of i with a softmax, and sums the projected source features weigh
     alpha_ij = softmax_j(e_ij),    x'_i = sum_j alpha_ij W_s x_j      (per head; concat or mean)
 
 Everything except e_ij lives here: the projections' plumbing, self-loops (with ``fill_value``
-for edge features), heads, attention dropout, residual, bias, bipartite inputs with ``size``,
+for edge features), heads, attention dropout, per-head input dropout, residual, bias, bipartite
+inputs with ``size``,
 the three adjacency forms, ``return_attention_weights``, and the one decision between the
 package's operators and PyG's ``propagate``. A call reads straight through:
 
@@ -15,7 +16,9 @@ package's operators and PyG's ``propagate``. A call reads straight through:
 A variant (:class:`~gat_pyg.GATConv`, :class:`~gat_pyg.GATv2Conv`) says only how its score is
 computed, in five methods:
 
-* ``project(x_src, x_dst)`` -> ``[N_src, H, C]`` messages and the ``[N_dst, H, C]`` target side;
+* ``project(x_src, x_dst)`` -> ``[N_src, H, C]`` messages and the ``[N_dst, H, C]`` target side
+  (each projection through :func:`~gat_pyg.nn.functional.head_linear`, so that the inputs may
+  carry one dropout mask per head);
 * ``node_scores(h_src, h_dst)`` -> what the score reads at each end of an edge;
 * ``edge_score(s_j, s_i, edge_attr)`` -> the raw scores of gathered (or broadcast) node scores,
   in plain torch (PyG's ``propagate`` path and the dense masked layer use it);
@@ -38,7 +41,7 @@ from torch_geometric.utils import is_sparse, softmax
 
 from gat_pyg.checks import check_probability
 from gat_pyg.nn import checks
-from gat_pyg.nn.functional import dropout_features, linear
+from gat_pyg.nn.functional import HeadInputs, dropout_features, linear, materialize
 from gat_pyg.nn.graph import (EDGE_INDEX, EDGE_INDEX_CLASS, SPARSE_TENSOR, GraphCache,
                               PreparedGraph, prepare_graph)
 
@@ -97,6 +100,14 @@ class AttentionConv(MessagePassing):
             attention weights sum (the official GAT code applies its input dropout there too,
             after the scores are computed). Not in PyG's layers; ``0`` keeps them identical.
             (default: ``0.0``)
+        head_input_dropout (float, optional): Dropout on the layer's input features with its
+            own mask for every head, in training: the official GAT code drops each head's input
+            separately (``tf.nn.dropout(seq, 1 - in_drop)`` inside ``attn_head``,
+            ``utils/layers.py`` of PetarV-/GAT), where dropout before the layer gives all heads
+            one mask (:class:`~gat_pyg.nn.functional.HeadInputs` computes it without copying
+            the projection per head). A head's source and target projections, and its share of
+            the residual, see the same mask. Not in PyG's layers; ``0`` keeps them identical.
+            (default: ``0.0``)
         fast_path (bool, optional): ``None`` runs the package's operators (their kernel where
             the device has one, else their pure-torch reference) unless something asks for
             PyG's ``propagate`` (see :meth:`why_propagate`); ``False`` always uses
@@ -126,12 +137,14 @@ class AttentionConv(MessagePassing):
         bias: bool = True,
         residual: bool = False,
         message_dropout: float = 0.0,
+        head_input_dropout: float = 0.0,
         fast_path: Optional[bool] = None,
         **kwargs,
     ):
         checks.check_in_channels(in_channels)
         checks.check_hyperparameters(out_channels, heads, dropout, edge_dim, fill_value)
         check_probability(message_dropout, 'message_dropout')
+        check_probability(head_input_dropout, 'head_input_dropout')
         kwargs.setdefault('aggr', 'add')
         super().__init__(node_dim=0, **kwargs)
         if isinstance(in_channels, list):
@@ -147,6 +160,7 @@ class AttentionConv(MessagePassing):
         self.fill_value = fill_value
         self.residual = residual
         self.message_dropout = message_dropout
+        self.head_input_dropout = head_input_dropout
         self.fast_path = fast_path
         self.graph_cache = GraphCache()
 
@@ -231,9 +245,10 @@ class AttentionConv(MessagePassing):
         graph, edge_attr = self._prepared(edge_index, edge_attr, x_src, x_dst, size,
                                           passes_edge_attr='edge_update' in
                                           overridden_hooks(type(self)))
+        x_src, x_dst = self.head_inputs(x_src, x_dst)
         res = None
         if self.residual and x_dst is not None:
-            res = linear(self.res, x_dst)
+            res = self.residual_of(x_dst)
         h_src, h_dst = self.project(x_src, x_dst)
         s_src, s_dst = self.node_scores(h_src, h_dst)
         if reason is None:
@@ -253,6 +268,31 @@ class AttentionConv(MessagePassing):
                 return out, (graph.adjacency(alpha), alpha)
             return out, (graph.edge_index, alpha)
         return out
+
+    def head_inputs(self, x_src: Tensor, x_dst: OptTensor
+                    ) -> Tuple[Union[Tensor, HeadInputs], Union[Tensor, HeadInputs, None]]:
+        """The inputs the projections read: with ``head_input_dropout`` in training, each as a
+        :class:`~gat_pyg.nn.functional.HeadInputs` (one mask per head; one object when
+        ``x_dst is x_src``, so a head's two ends share it), else as given."""
+        if not self.training or self.head_input_dropout == 0.0:
+            return x_src, x_dst
+        src = HeadInputs(x_src, self.heads, self.head_input_dropout)
+        if x_dst is None or x_dst is x_src:
+            return src, None if x_dst is None else src
+        return src, HeadInputs(x_dst, self.heads, self.head_input_dropout)
+
+    def residual_of(self, x_dst: Union[Tensor, HeadInputs]) -> Tensor:
+        """The skip connection ``res(x_dst)``, ``[N_dst, H * C]`` (concat) or ``[N_dst, C]``.
+        With per-head inputs each head's share reads its own mask, as the official
+        ``attn_head`` adds ``conv1d(seq)`` of its dropped ``seq`` to each head: the rows of
+        ``res.weight`` per head (concat), or, for averaged heads, the one ``[C, F]`` matrix on
+        every head's copy and the mean over heads (the mean of the heads' residuals)."""
+        if not isinstance(x_dst, HeadInputs):
+            return linear(self.res, x_dst)
+        materialize(self.res, x_dst.x)
+        weight = self.res.weight if self.concat else self.res.weight.repeat(self.heads, 1)
+        out = x_dst.linear(weight)
+        return out.flatten(1) if self.concat else out.mean(dim=1)
 
     def why_propagate(self) -> Optional[str]:
         """Why this layer must run PyG's ``propagate`` rather than the package's operators, or

@@ -6,12 +6,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.nn import Parameter
 from torch_geometric.nn.dense.linear import Linear
-from torch_geometric.nn.inits import glorot
+from torch_geometric.nn.inits import glorot, zeros
 from torch_geometric.typing import OptPairTensor, OptTensor
 
 from gat_pyg import kernels
 from gat_pyg.nn.attention_conv import AttentionConv
-from gat_pyg.nn.functional import linear
+from gat_pyg.nn.functional import head_linear
 from gat_pyg.nn.graph import PreparedGraph
 
 
@@ -33,13 +33,22 @@ class GATConv(AttentionConv):
         \alpha_{i,j} = \operatorname{softmax}_j\Big(\mathrm{LeakyReLU}\big(
         \mathbf{a}_s^{\top}\mathbf{\Theta}_s\mathbf{x}_j
         + \mathbf{a}_t^{\top}\mathbf{\Theta}_t\mathbf{x}_i
-        + \mathbf{a}_e^{\top}\mathbf{\Theta}_e\mathbf{e}_{j,i}\big)\Big)
+        + \mathbf{a}_e^{\top}\mathbf{\Theta}_e\mathbf{e}_{j,i} + b\big)\Big)
 
     The paper writes the score as :math:`\mathbf{a}^{\top}[\mathbf{W}h_i \,\Vert\,
     \mathbf{W}h_j]`. Splitting :math:`\mathbf{a} = [\mathbf{a}_t \Vert \mathbf{a}_s]` turns it
     into a sum of two per-node scalars, computed once per node and head and gathered per
     edge, so neither the concatenation nor an N x N matrix is ever built.
     :math:`\mathbf{\Theta}_s = \mathbf{\Theta}_t` unless ``in_channels`` is a pair.
+
+    :math:`b` (one learnt scalar per head, ``att_bias=True``; else 0, as in the paper and PyG)
+    is the official code's: ``attn_head`` (``utils/layers.py`` of PetarV-/GAT) computes the two
+    halves as ``f_1 = conv1d(seq_fts, 1, 1)`` and ``f_2 = conv1d(seq_fts, 1, 1)``, with biases
+    :math:`b_1 + b_2 = b`. A constant added to every score of a head would cancel in the
+    softmax, but added before the LeakyReLU it does not: it moves the kink, changing how much
+    the negative scores are damped relative to the positive ones. It is added to the targets'
+    half-scores (the sources' when there are no target features), so that every edge's score
+    holds it once on every route (kernels, ``propagate``, the dense masked layer).
 
     Args:
         in_channels (int or tuple): Input features, ``-1`` (lazy), or ``(source, target)``.
@@ -54,6 +63,13 @@ class GATConv(AttentionConv):
             (default: ``'mean'``)
         bias (bool, optional): Additive bias. (default: ``True``)
         residual (bool, optional): Linear skip connection. (default: ``False``)
+        att_bias (bool, optional): Learn the per-head score bias :math:`b` of the official
+            code (parameter ``att_bias`` ``[heads]``, zero-initialised as TensorFlow's
+            ``conv1d`` bias; registered as ``None`` when off, so a state_dict loads into and
+            from PyG's layer). (default: ``False``)
+        message_dropout, head_input_dropout (float, optional): The official GAT code's
+            dropouts of each head's projected features and of each head's input; not in PyG's
+            layer, see :class:`AttentionConv`. (default: ``0.0``)
         fast_path (bool, optional): ``None`` = automatic; see :class:`AttentionConv`.
         **kwargs (optional): :class:`torch_geometric.nn.conv.MessagePassing` arguments.
 
@@ -82,6 +98,7 @@ class GATConv(AttentionConv):
         fill_value: Union[float, Tensor, str] = 'mean',
         bias: bool = True,
         residual: bool = False,
+        att_bias: bool = False,
         **kwargs,
     ):
         super().__init__(in_channels, out_channels, heads, concat, negative_slope, dropout,
@@ -101,6 +118,10 @@ class GATConv(AttentionConv):
         else:
             self.lin_edge = None
             self.register_parameter('att_edge', None)
+        if att_bias:
+            self.att_bias = Parameter(torch.empty(heads))
+        else:
+            self.register_parameter('att_bias', None)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -111,28 +132,34 @@ class GATConv(AttentionConv):
         glorot(self.att_src)
         glorot(self.att_dst)
         glorot(self.att_edge)
+        zeros(self.att_bias)
 
     def project(self, x_src: Tensor, x_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
-        shape = (-1, self.heads, self.out_channels)
         lin_src = self.lin if self.lin is not None else self.lin_src
         lin_dst = self.lin if self.lin is not None else self.lin_dst
-        h_src = linear(lin_src, x_src).view(shape)
+        h_src = head_linear(lin_src, x_src, self.heads)
         if x_dst is None:
             return h_src, None
         if x_dst is x_src and lin_dst is lin_src:
             return h_src, h_src
-        return h_src, linear(lin_dst, x_dst).view(shape)
+        return h_src, head_linear(lin_dst, x_dst, self.heads)
 
     def node_scores(self, h_src: Tensor, h_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
-        """The per-node halves ``<W x_j, a_s>`` and ``<W x_i, a_t>``, ``[N, H]`` each, of
-        ``[N, H, C]`` projections (:func:`gat_pyg.kernels.head_scores`)."""
+        """The per-node halves ``<W x_j, a_s>`` and ``<W x_i, a_t> + b``, ``[N, H]`` each, of
+        ``[N, H, C]`` projections (:func:`gat_pyg.kernels.head_scores`); ``b`` (``att_bias``)
+        goes to the sources' half when there are no targets'."""
         shape = (self.heads, self.out_channels)
         s_src = kernels.head_scores(h_src, _to(self.att_src.view(shape), h_src.dtype),
                                     check=False)
-        if h_dst is None:
-            return s_src, None
-        return s_src, kernels.head_scores(h_dst, _to(self.att_dst.view(shape), h_dst.dtype),
-                                          check=False)
+        s_dst = None if h_dst is None else kernels.head_scores(
+            h_dst, _to(self.att_dst.view(shape), h_dst.dtype), check=False)
+        if self.att_bias is not None:
+            # Once per edge: an edge's score is s_src[j] + s_dst[i] (or s_src[j] alone).
+            if s_dst is not None:
+                s_dst = s_dst + self.att_bias.to(s_dst.dtype)
+            else:
+                s_src = s_src + self.att_bias.to(s_src.dtype)
+        return s_src, s_dst
 
     def edge_score(self, s_j: Tensor, s_i: OptTensor, edge_attr: OptTensor) -> Tensor:
         score = s_j if s_i is None else s_j + s_i

@@ -11,7 +11,7 @@ from torch_geometric.typing import OptTensor, PairTensor
 
 from gat_pyg import kernels
 from gat_pyg.nn.attention_conv import AttentionConv
-from gat_pyg.nn.functional import linear
+from gat_pyg.nn.functional import head_linear
 from gat_pyg.nn.gat_conv import _to
 from gat_pyg.nn.graph import PreparedGraph
 
@@ -34,6 +34,12 @@ class GATv2Conv(AttentionConv):
     vector on the fly (the C++ and Triton ones) or in bounded blocks of edges (the ``csr`` one)
     and recompute it in backward, so no ``E x H x C`` tensor is held.
 
+    There is no ``att_bias`` (:class:`~gat_pyg.GATConv`'s score bias of the official GAT
+    code): with ``bias=True`` the projections' biases already add a learnt vector inside the
+    LeakyReLU, of which a per-head scalar there is a special case, and a scalar added after
+    :math:`\mathbf{a}^{\top}` would be the same for every edge of a head and cancel in the
+    softmax.
+
     Args:
         in_channels (int or tuple): Input features, ``-1`` (lazy), or ``(source, target)``.
         out_channels (int): Output features per head.
@@ -49,6 +55,9 @@ class GATv2Conv(AttentionConv):
         share_weights (bool, optional): Use one matrix for
             :math:`\mathbf{\Theta}_s` and :math:`\mathbf{\Theta}_t`. (default: ``False``)
         residual (bool, optional): Linear skip connection. (default: ``False``)
+        message_dropout, head_input_dropout (float, optional): The official GAT code's
+            dropouts of each head's projected features and of each head's input; not in PyG's
+            layer, see :class:`AttentionConv`. (default: ``0.0``)
         fast_path (bool, optional): ``None`` = automatic; see :class:`AttentionConv`.
         **kwargs (optional): :class:`torch_geometric.nn.conv.MessagePassing` arguments.
 
@@ -80,6 +89,11 @@ class GATv2Conv(AttentionConv):
         residual: bool = False,
         **kwargs,
     ):
+        if kwargs.pop('att_bias', False):
+            raise ValueError("att_bias: GATv2Conv has no attention bias (GATConv's, from the "
+                             "official GAT code): its projections' biases (bias=True) already "
+                             "sit inside its LeakyReLU, and a bias outside would cancel in the "
+                             "softmax")
         super().__init__(in_channels, out_channels, heads, concat, negative_slope, dropout,
                          add_self_loops, edge_dim, fill_value, bias, residual, **kwargs)
         self.share_weights = share_weights
@@ -128,11 +142,10 @@ class GATv2Conv(AttentionConv):
             raise ValueError(f"x: share_weights=True projects sources and targets with one "
                              f"matrix, so x_src and x_dst need the same width, got "
                              f"{x_src.size(-1)} and {x_dst.size(-1)}")
-        shape = (-1, self.heads, self.out_channels)
-        h_src = linear(self.lin_l, x_src).view(shape)
+        h_src = head_linear(self.lin_l, x_src, self.heads)
         if x_dst is x_src and self.share_weights:
             return h_src, h_src
-        return h_src, linear(self.lin_r, x_dst).view(shape)
+        return h_src, head_linear(self.lin_r, x_dst, self.heads)
 
     def node_scores(self, h_src: Tensor, h_dst: OptTensor) -> Tuple[Tensor, OptTensor]:
         return h_src, h_dst

@@ -214,9 +214,10 @@ _LAYER_ARGS = r"""
             ``'leaky_relu'`` or ``torch.nn.LeakyReLU(0.2)``; ``None`` for the identity.
             (default: ``None``)
         **kwargs (optional): Further arguments of the variant (e.g. ``share_weights=True`` for
-            the GATv2 score, ``message_dropout``); ``add_self_loops``, ``edge_dim``,
-            ``fill_value`` and ``residual`` are not accepted (the mask and ``beta`` replace
-            them).
+            the GATv2 score, ``message_dropout``, ``head_input_dropout``, whose masks reach the
+            attention's projections while the ``beta`` residual reads ``x`` as given,
+            ``att_bias`` for the GAT score); ``add_self_loops``, ``edge_dim``, ``fill_value``
+            and ``residual`` are not accepted (the mask and ``beta`` replace them).
 """
 
 
@@ -322,7 +323,7 @@ class _DenseMasked(_MaskedAttention):
             allowed = allowed & node_mask.unsqueeze(2) & node_mask.unsqueeze(1)
 
         flat = x.reshape(num_graphs * num_nodes, -1)
-        h_src, h_dst = self.project(flat, flat)
+        h_src, h_dst = self.project(*self.head_inputs(flat, flat))
         s_src, s_dst = self.node_scores(h_src, h_dst)
         s_src = s_src.view(num_graphs, num_nodes, *s_src.shape[1:])
         s_dst = s_dst.view(num_graphs, num_nodes, *s_dst.shape[1:])

@@ -52,7 +52,7 @@ class GAT(PyGGAT):
         **kwargs (optional): Further arguments of every layer: ``heads``, ``concat``,
             ``negative_slope``, ``add_self_loops``, ``edge_dim``, ``fill_value``, ``bias``,
             ``residual``, ``share_weights`` (``v2``), and our ``message_dropout``,
-            ``fast_path``.
+            ``head_input_dropout``, ``att_bias`` (not ``v2``), ``fast_path``.
 
     Shapes:
         - **input:** node features :math:`(|\mathcal{V}|, F_{in})`, edge indices

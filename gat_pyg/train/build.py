@@ -25,14 +25,15 @@ def load_data(config: TrainConfig, root: Optional[Union[str, Path]] = None,
 def model_arguments(config: TrainConfig) -> Dict[str, Any]:
     """The keyword arguments of ``config``'s model class after ``(in_channels,
     hidden_channels, out_channels)``: ``num_layers``, ``dropout``, ``act``, ``bias`` and, for
-    the attention models, ``heads``, ``out_heads``, ``attn_dropout``, ``message_dropout`` and
-    ``residual``."""
+    the attention models, ``heads``, ``out_heads``, ``attn_dropout``, ``message_dropout``,
+    ``residual``, ``per_head_dropout`` and ``att_bias``."""
     kwargs: Dict[str, Any] = dict(num_layers=config.num_layers, dropout=config.dropout,
                                   act=config.act, bias=config.bias)
     if config.model in ATTENTION_MODELS:
         kwargs.update(heads=config.heads, out_heads=config.out_heads,
                       attn_dropout=config.attn_dropout,
-                      message_dropout=config.message_dropout, residual=config.residual)
+                      message_dropout=config.message_dropout, residual=config.residual,
+                      per_head_dropout=config.per_head_dropout, att_bias=config.att_bias)
     return kwargs
 
 

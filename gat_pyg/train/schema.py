@@ -133,6 +133,15 @@ class TrainConfig:
     bias: bool = _field('Learn an additive bias in every layer.', 'model')
     residual: bool = _field('Linear skip connection in every attention layer (the GAT '
                             "paper's PPI model).", 'model', models=ATTENTION_MODELS)
+    per_head_dropout: bool = _field(
+        "Draw the input dropout (dropout) of every attention layer separately for each head, as "
+        'the official GAT code does inside each head (utils/layers.py, attn_head); false: one '
+        'mask for all heads of a layer. See docs/official_code.md.', 'model',
+        models=ATTENTION_MODELS)
+    att_bias: bool = _field(
+        'Learn a bias per head in the attention score, before its LeakyReLU (the official GAT '
+        "code's conv1d biases of f_1 and f_2 in attn_head); gat only, gatv2 must keep it false. "
+        'See docs/official_code.md.', 'model', models=ATTENTION_MODELS)
     graphs_per_batch: int = _field('Whole graphs per mini-batch of an inductive dataset '
                                    '(paper, PPI: 2).', 'data and batching',
                                    datasets=INDUCTIVE_DATASETS)
@@ -277,6 +286,10 @@ class TrainConfig:
         for name in ('dropout', 'attn_dropout', 'message_dropout'):
             if getattr(self, name) is not None:
                 check_probability(getattr(self, name), f'config key {name!r}')
+        if self.att_bias and self.model != 'gat':
+            raise ValueError(f"config key 'att_bias': only model 'gat' has an attention bias, "
+                             f"not {self.model!r} (GATv2's projection biases already sit inside "
+                             f'its LeakyReLU); set it to false')
         if self.lr <= 0.0:
             raise ValueError(f"config key 'lr': must be > 0, got {self.lr}")
         if self.weight_decay < 0.0:

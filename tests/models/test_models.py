@@ -5,6 +5,7 @@ from torch_geometric.nn import GCNConv, SAGEConv
 
 from gat_pyg import GATConv, GATv2Conv
 from gat_pyg.models import GAT, GCN, MLP, MODELS, BaseModel, GATv2, NodeLinear
+from gat_pyg.nn.functional import dropout_features
 
 # A 5-node literal graph: a directed 4-cycle plus node 4 pointing at node 0; 6 features.
 EDGE_INDEX = torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 0, 0]])
@@ -190,8 +191,45 @@ def test_model_defaults_are_pygs_neutral_ones():
         assert first.heads == last.heads == pyg_conv['heads'].default == 1
         assert first.dropout == last.dropout == 0.0
         assert first.message_dropout == last.message_dropout == 0.0
+        assert first.head_input_dropout == 0.0 and not model.per_head_dropout
+        assert getattr(first, 'att_bias', None) is None
         assert first.bias is not None and first.res is None
     for name in ('gcn', 'mlp'):
         model = MODELS[name](6, 4, 3)
         assert model.dropout == 0.0 and isinstance(model.act, torch.nn.ReLU)
         assert model.convs[0].bias is not None
+
+
+@pytest.mark.parametrize('name', ['gat', 'gatv2'])
+@pytest.mark.parametrize('sparse', [False, True])
+def test_per_head_dropout_moves_the_input_dropout_into_each_layers_heads(name, sparse):
+    """The model drops nothing itself: each layer draws ``dropout`` per head
+    (``head_input_dropout``), so a training step is the layers' own chain under one seed; off,
+    it is the one-mask chain it always was. The parameters, and eval outputs, are the same."""
+    x = _x().to_sparse() if sparse else _x()
+    per_head = _build(name, heads=2, dropout=0.5, per_head_dropout=True, act='elu')
+    shared = _build(name, heads=2, dropout=0.5, act='elu')
+    assert per_head.state_dict().keys() == shared.state_dict().keys()
+    per_head.load_state_dict(shared.state_dict(), strict=True)
+    assert [c.head_input_dropout for c in per_head.convs] == [0.5, 0.5]
+    assert [c.head_input_dropout for c in shared.convs] == [0.0, 0.0]
+    for model, layer_input in ((per_head, lambda h: h),
+                               (shared, lambda h: dropout_features(h, 0.5, True))):
+        torch.manual_seed(3)
+        logits = model.train()(x, EDGE_INDEX)
+        torch.manual_seed(3)
+        first, second = model.convs
+        by_hand = second(layer_input(model.act(first(layer_input(x), EDGE_INDEX))), EDGE_INDEX)
+        torch.testing.assert_close(logits, by_hand, atol=0, rtol=0)
+    torch.manual_seed(3)
+    assert not torch.allclose(per_head(x, EDGE_INDEX), logits)
+    torch.testing.assert_close(per_head.eval()(x, EDGE_INDEX), shared.eval()(x, EDGE_INDEX),
+                               atol=0, rtol=0)
+
+
+def test_att_bias_is_a_gat_option():
+    model = _build('gat', heads=2, att_bias=True)
+    assert [tuple(c.att_bias.shape) for c in model.convs] == [(2, ), (1, )]
+    assert all(c.att_bias is None for c in _build('gat', heads=2).convs)
+    with pytest.raises(ValueError, match='^att_bias: GATv2Conv has no attention bias'):
+        _build('gatv2', att_bias=True)

@@ -239,14 +239,17 @@ def _combine_heads(out: np.ndarray, concat: bool, bias: Optional[np.ndarray]) ->
 
 def numpy_gat(x: np.ndarray, edges: List[Tuple[int, int]], weight: np.ndarray,
               att_src: np.ndarray, att_dst: np.ndarray, bias: Optional[np.ndarray],
-              heads: int, concat: bool, negative_slope: float):
-    """GAT: e_ij = LeakyReLU(a_s · W x_j + a_t · W x_i), per head; returns (out, alpha)."""
+              heads: int, concat: bool, negative_slope: float,
+              att_bias: Optional[np.ndarray] = None):
+    """GAT: e_ij = LeakyReLU(a_s · W x_j + a_t · W x_i + b), per head (``att_bias`` b ``[H]``,
+    the official code's score bias; 0 if ``None``); returns (out, alpha)."""
     channels = weight.shape[0] // heads
     wx = (x @ weight.T).reshape(len(x), heads, channels)
+    b = np.zeros(heads) if att_bias is None else att_bias
     scores = {}
     for k, (j, i) in enumerate(edges):
         scores[k] = np.array([
-            _leaky_relu(att_src[h] @ wx[j, h] + att_dst[h] @ wx[i, h], negative_slope)
+            _leaky_relu(att_src[h] @ wx[j, h] + att_dst[h] @ wx[i, h] + b[h], negative_slope)
             for h in range(heads)])
     out, alpha = _attend(scores, wx, edges, len(x), heads, channels)
     return _combine_heads(out, concat, bias), alpha

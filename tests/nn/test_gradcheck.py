@@ -1,7 +1,8 @@
 """float64 ``torch.autograd.gradcheck`` of both layers on both paths.
 
 The layer runs through ``torch.func.functional_call``, so the check covers the node features,
-the edge features and every parameter at once, through the output and the attention weights.
+the edge features and every parameter at once, through the output and the attention weights;
+``att_bias`` and ``head_input_dropout`` (its masks reseeded at every evaluation) included.
 """
 import pytest
 import torch
@@ -14,6 +15,9 @@ CASES = [
     ('gat', dict(heads=2, residual=True), False, False),
     ('gat', dict(heads=2, concat=False, edge_dim=2, fill_value='mean'), True, False),
     ('gat', dict(heads=2, add_self_loops=False, edge_dim=2), True, True),
+    ('gat', dict(heads=2, att_bias=True, residual=True), False, False),
+    ('gat', dict(heads=2, concat=False, att_bias=True, add_self_loops=False, edge_dim=2), True,
+     True),
     ('gatv2', dict(heads=2, residual=True), False, False),
     ('gatv2', dict(heads=2, concat=False, edge_dim=2, fill_value='max'), True, False),
     ('gatv2', dict(heads=2, share_weights=True, negative_slope=0.3), False, False),
@@ -62,3 +66,33 @@ def test_gradcheck(kind, kwargs, with_edge_attr, bipartite, fast_path):
                                 allow_unused=True)
     for (name, _), grad in zip(present, grads):
         assert grad is not None and grad.abs().sum() > 0, name
+
+
+@FAST
+@pytest.mark.parametrize('kind,sparse,concat', [('gat', False, True), ('gat', True, False),
+                                                ('gatv2', False, False), ('gatv2', True, True)])
+def test_gradcheck_with_per_head_input_dropout(kind, sparse, concat, fast_path):
+    """Training mode, a mask per head of the input (dense or sparse): the projections, the
+    residual and the input (dense) differentiate through the masked copies."""
+    edge_index = random_graph(6, 6, 10, seed=50, isolated=[1])
+    layer = OURS[kind](4, 2, heads=3, concat=concat, residual=True, head_input_dropout=0.4,
+                       fast_path=fast_path).double().train()
+    randomize_parameters(layer, seed=51)
+    x = features(6, 4, seed=52, dtype=torch.float64)
+    x = (x * (x > 0)).to_sparse() if sparse else x.requires_grad_()
+    names = [name for name, _ in layer.named_parameters()]
+    params = [p.detach().clone().requires_grad_() for _, p in layer.named_parameters()]
+
+    def fn(*args):
+        torch.manual_seed(53)           # the same masks at every evaluation
+        inputs, params = (x, args) if sparse else (args[0], args[1:])
+        return functional_call(layer, dict(zip(names, params)), (inputs, edge_index))
+
+    inputs = tuple(params) if sparse else (x, *params)
+    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6, rtol=1e-4,
+                                    fast_mode=fast_path)
+    # The masks are on: training differs from the layer without dropout.
+    with torch.no_grad():
+        dropped = fn(*inputs)
+        layer.eval()
+        assert not torch.allclose(dropped, fn(*inputs))

@@ -73,6 +73,8 @@ def test_paper_hyper_parameters():
             assert (c.dropout, c.attn_dropout) == (0.6, 0.6)
             # The official GAT code's dropout of the projected features; GATv2 follows PyG.
             assert c.message_dropout == (0.6 if model == 'gat' else 0.0)
+            # The official code's other two differences are options, off (docs/official_code.md).
+            assert (c.per_head_dropout, c.att_bias) == (False, False)
             assert (c.lr, c.weight_decay) == ((0.01, 1e-3) if pubmed else (0.005, 5e-4))
             assert (c.early_stopping, c.patience, c.epochs) == ('gat', 100, 100_000)
             assert not c.weight_decay_first_layer_only
@@ -210,6 +212,10 @@ def test_wrong_type_is_named(tmp_path, text, key):
     ({'dataset': 'ppi', 'split': 'full'}, "'split' is only used by datasets cora, citeseer, "
                                           "pubmed, not by 'ppi'"),
     ({'dataset': 'ppi', 'graphs_per_batch': 0}, "'graphs_per_batch': must be >= 1"),
+    ({'model': 'gatv2', 'att_bias': True}, "^config key 'att_bias': only model 'gat' has an "
+                                           "attention bias, not 'gatv2'"),
+    ({'model': 'gcn', 'per_head_dropout': True}, "'per_head_dropout' is only used by models "
+                                                 "gat, gatv2, not by 'gcn'"),
 ])
 def test_bad_values_are_named(values, message):
     with pytest.raises(ValueError, match=message):
@@ -300,3 +306,17 @@ def test_package_exports_stay_functions_whatever_the_import_order():
     printed = subprocess.run([sys.executable, '-c', 'import sys; ' + code], capture_output=True,
                              text=True, env={'PYTHONPATH': str(root), 'PATH': ''}, check=True)
     assert printed.stdout.split() == ['True', 'function', '[]']
+
+
+def test_the_official_codes_options_reach_the_model():
+    from gat_pyg.train import build_model
+
+    model = build_model(TrainConfig(dataset='citeseer', per_head_dropout=True, att_bias=True),
+                        3703, 6)
+    assert model.per_head_dropout and model.dropout == 0.6
+    assert [c.head_input_dropout for c in model.convs] == [0.6, 0.6]
+    assert [tuple(c.att_bias.shape) for c in model.convs] == [(8, ), (1, )]
+    off = build_model(TrainConfig(dataset='citeseer'), 3703, 6)
+    assert not off.per_head_dropout and all(c.att_bias is None for c in off.convs)
+    v2 = build_model(TrainConfig(model='gatv2', per_head_dropout=True), 1433, 7)
+    assert [c.head_input_dropout for c in v2.convs] == [0.6, 0.6]
