@@ -2,8 +2,8 @@
 kernels: the package as installed on a machine with neither.
 
 PyG uses torch_scatter's segment kernels for the softmax when it is importable and torch's own
-ops otherwise, and the layers pick the native kernels when they are loaded and the pure-torch
-fused path otherwise; every one of these must give the same numbers, so both set-ups are
+ops otherwise, and the layers pick the native kernels when they are loaded and the csr
+kernels (pure torch) otherwise; every one of these must give the same numbers, so both set-ups are
 tested in every run.
 """
 import os
