@@ -27,8 +27,7 @@ computed, in five methods:
 * ``edge_update(...)`` with PyG's hook signature, and ``edge_update_inputs`` naming what it reads,
   for ``propagate``.
 """
-import functools
-from typing import Optional, Tuple, Union
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -64,13 +63,21 @@ def _same_fill_value(a, b) -> bool:
     return a == b
 
 
-@functools.lru_cache(maxsize=None)
+_HOOKS: Dict[type, Tuple[str, ...]] = {}
+"""``overridden_hooks``' answers per class: a plain dict rather than ``functools.lru_cache``,
+which torch.compile traces through with a warning of possible silent incorrectness."""
+
+
 def overridden_hooks(cls: type) -> Tuple[str, ...]:
     """The message-passing methods that ``cls`` (a subclass of a layer of the package, written
     elsewhere) defines itself: e.g. PyG's ``examples/contrib/rbcd_attack.py`` subclasses
     ``GATConv`` to override ``edge_update``."""
-    return tuple(name for name in _OVERRIDABLE
-                 if not getattr(cls, name).__module__.startswith(_OWN_MODULES))
+    hooks = _HOOKS.get(cls)
+    if hooks is None:
+        # Two threads may both compute it: the same tuple, stored twice.
+        hooks = _HOOKS[cls] = tuple(name for name in _OVERRIDABLE if not getattr(
+            cls, name).__module__.startswith(_OWN_MODULES))
+    return hooks
 
 
 class AttentionConv(MessagePassing):

@@ -87,3 +87,33 @@ def test_plain_compile_does_not_recompile_per_size():
         compiled(x, edge_index).sum().backward()
         graphs.append(counters['stats']['unique_graphs'])
     assert graphs[1:] == graphs[:1] * (len(SIZES) - 1), graphs
+
+
+@pytest.mark.slow
+def test_plain_compile_graphs_do_not_grow_with_layers_or_sizes():
+    """Plain ``torch.compile(model)`` (no ``dynamic``): torch compiles static shapes first and
+    dynamic ones at the second size, and then never again; the layers share the model's
+    prepared graph, so a deeper model compiles no more graphs than a shallower one (the
+    issue: "recompiles per layer, past the recompile limit"). No warning from dynamo about
+    caches it traces through (``functools.lru_cache``, which dynamo ignores)."""
+    import warnings
+    sizes = SIZES + [(70, 250), (25, 80)]
+    counts = {}
+    for num_layers in (2, 4):
+        torch._dynamo.reset()
+        counters.clear()
+        torch.manual_seed(0)
+        model = GAT(8, 4, 3, heads=2, num_layers=num_layers)
+        compiled = torch.compile(model, backend='aot_eager')
+        graphs = []
+        with warnings.catch_warnings():
+            warnings.filterwarnings('error', message='.*lru_cache')
+            for size in sizes:
+                x, edge_index, _ = graph(*size, seed=size[1])
+                out = compiled(x, edge_index)
+                out.sum().backward()
+                torch.testing.assert_close(out, model(x, edge_index), atol=1e-5, rtol=1e-5)
+                graphs.append(counters['stats']['unique_graphs'])
+        assert graphs[2:] == [graphs[1]] * (len(sizes) - 2), graphs
+        counts[num_layers] = graphs
+    assert counts[2] == counts[4], counts
