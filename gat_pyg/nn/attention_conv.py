@@ -64,20 +64,28 @@ def _same_fill_value(a, b) -> bool:
 
 
 _HOOKS: Dict[type, Tuple[str, ...]] = {}
-"""``overridden_hooks``' answers per class: a plain dict rather than ``functools.lru_cache``,
-which torch.compile traces through with a warning of possible silent incorrectness."""
+"""``overridden_hooks``' answers per class, for eager calls."""
 
 
 def overridden_hooks(cls: type) -> Tuple[str, ...]:
     """The message-passing methods that ``cls`` (a subclass of a layer of the package, written
     elsewhere) defines itself: e.g. PyG's ``examples/contrib/rbcd_attack.py`` subclasses
     ``GATConv`` to override ``edge_update``."""
+    if torch.compiler.is_compiling():
+        # Traced, not looked up: a compiled graph guarded on the cache would be recompiled
+        # whenever another class is added to it (functools.lru_cache, which dynamo ignores,
+        # made it warn of possible silent incorrectness instead).
+        return _own_hooks(cls)
     hooks = _HOOKS.get(cls)
     if hooks is None:
         # Two threads may both compute it: the same tuple, stored twice.
-        hooks = _HOOKS[cls] = tuple(name for name in _OVERRIDABLE if not getattr(
-            cls, name).__module__.startswith(_OWN_MODULES))
+        hooks = _HOOKS[cls] = _own_hooks(cls)
     return hooks
+
+
+def _own_hooks(cls: type) -> Tuple[str, ...]:
+    return tuple(name for name in _OVERRIDABLE
+                 if not getattr(cls, name).__module__.startswith(_OWN_MODULES))
 
 
 class AttentionConv(MessagePassing):

@@ -73,7 +73,7 @@ def test_compile_fullgraph_dynamic_training_steps_with_dropout(model_cls):
 
 
 @pytest.mark.slow
-def test_plain_compile_does_not_recompile_per_size():
+def test_dynamic_compile_without_fullgraph_does_not_recompile_per_size():
     """Without fullgraph, dynamo stops at the self-loop removal (a data-dependent edge count,
     as for PyG's layers), but every later size reuses the graphs of the first."""
     torch._dynamo.reset()
@@ -90,26 +90,35 @@ def test_plain_compile_does_not_recompile_per_size():
 
 
 @pytest.mark.slow
-def test_plain_compile_graphs_do_not_grow_with_layers_or_sizes():
+def test_plain_compile_graphs_do_not_grow_with_layers_sizes_or_subclasses():
     """Plain ``torch.compile(model)`` (no ``dynamic``): torch compiles static shapes first and
     dynamic ones at the second size, and then never again; the layers share the model's
     prepared graph, so a deeper model compiles no more graphs than a shallower one (the
-    issue: "recompiles per layer, past the recompile limit"). No warning from dynamo about
-    caches it traces through (``functools.lru_cache``, which dynamo ignores)."""
+    issue: "recompiles per layer, past the recompile limit"). Calling a new subclass of a
+    layer in eager code between compiled calls recompiles nothing, and dynamo does not warn
+    of a cache it traces through (``functools.lru_cache``)."""
     import warnings
+
+    from torch._dynamo.utils import warn_once_cache
+
     sizes = SIZES + [(70, 250), (25, 80)]
     counts = {}
     for num_layers in (2, 4):
         torch._dynamo.reset()
         counters.clear()
+        # Private: dynamo warns once per process; forget earlier tests' warnings.
+        warn_once_cache.clear()
         torch.manual_seed(0)
         model = GAT(8, 4, 3, heads=2, num_layers=num_layers)
         compiled = torch.compile(model, backend='aot_eager')
         graphs = []
         with warnings.catch_warnings():
             warnings.filterwarnings('error', message='.*lru_cache')
-            for size in sizes:
+            for i, size in enumerate(sizes):
                 x, edge_index, _ = graph(*size, seed=size[1])
+                # A class the layers have not seen, called in eager code.
+                subclass = type(f'Sub{num_layers}_{i}', (GATConv, ), {})
+                subclass(8, 4)(x, edge_index)
                 out = compiled(x, edge_index)
                 out.sum().backward()
                 torch.testing.assert_close(out, model(x, edge_index), atol=1e-5, rtol=1e-5)
