@@ -124,10 +124,18 @@ def test_compile_fullgraph_traces_the_kernels_as_operators():
 
 def test_kernel_table_and_use_backend():
     table = kernels.kernel_table()
-    assert set(FORWARD) <= set(table) | {'attention_dropout'}
-    assert table['gat_forward']['*'] == 'csr (float32, float64)'
+    # The csr backend serves every device for the attention and the sparse projection; the
+    # node scores and the dropouts have no csr kernel (their reference runs without the C++
+    # library), so without it they are not in the table at all.
+    with_csr = {'gat_forward', 'gatv2_forward', 'sparse_linear'}
+    assert {name for name in table if '*' in table[name]} == with_csr
+    assert all(table[name]['*'] == 'csr (float32, float64)' for name in with_csr)
     if native_expected():
+        assert set(table) == set(FORWARD)
+        assert all(table[name]['cpu'].startswith('native (float32, float64') for name in FORWARD)
         assert table['gat_forward']['cpu'] == 'native (float32, float64, bfloat16)'
+    elif not kernels.available():
+        assert set(table) == with_csr
     with kernels.use_backend('csr', 'cpu'):
         assert kernels.kernel_for('gat_forward', 'cpu', torch.float32) == 'csr'
         assert kernels.kernel_for('gat_forward', 'cpu', torch.bfloat16) is None   # reference
