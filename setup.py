@@ -16,11 +16,12 @@ import tempfile
 from setuptools import setup
 
 # The CPU kernels, one file per operator (gat_pyg/kernels/cpu/<op>_kernel.cpp, each
-# registering its operators), the shared checks and the module.
+# registering its operators and their autograd), the shared checks, autograd helpers and the
+# module.
 CPU = 'gat_pyg/kernels/cpu/'
-SOURCES = [CPU + name for name in ('common.cpp', 'module.cpp', 'dropout_kernel.cpp',
-                                   'gat_kernel.cpp', 'gatv2_kernel.cpp', 'head_scores_kernel.cpp',
-                                   'sparse_linear_kernel.cpp')]
+SOURCES = [CPU + name for name in ('autograd.cpp', 'common.cpp', 'module.cpp',
+                                   'dropout_kernel.cpp', 'gat_kernel.cpp', 'gatv2_kernel.cpp',
+                                   'head_scores_kernel.cpp', 'sparse_linear_kernel.cpp')]
 SKIPPED = 'gat_pyg: native kernels skipped ({}); installing the pure-Python package'
 
 
@@ -80,7 +81,7 @@ def _extension_args() -> dict:
         'gat_pyg.kernels._C', SOURCES,
         extra_compile_args={'cxx': ['-O3', '-fopenmp', '-fno-trapping-math', '-ffp-contract=fast',
                                    '-Wno-psabi', '-g0']},
-        depends=[CPU + name for name in ('attend.h', 'common.h', 'simd.h')])
+        depends=[CPU + name for name in ('attend.h', 'autograd.h', 'common.h', 'simd.h')])
     return {'ext_modules': [extension],
             'cmdclass': {'build_ext': OptionalBuildExtension.with_options(use_ninja=True)}}
 

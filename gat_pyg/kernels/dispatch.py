@@ -24,12 +24,19 @@ reference is made of torch operations, which those already understand. ``torch.c
 ``torch.export`` take the same route as eager code: the kernels appear in the graph as opaque
 operators (their fake kernels give the shapes).
 
-Autograd is registered once per operator, here (:func:`_autograd_function`): backward calls the
-operator's ``*_backward`` operator, which the dispatcher sends to the same backend. When the
-backward itself is being differentiated (``create_graph=True``: gradient penalties, MAML,
-Hessian-vector products) it returns the vector-Jacobian product of the reference instead, a
-differentiable function of the inputs, so second derivatives are right on every backend; a
-layer built with ``fast_path=True`` refuses that by name instead.
+Autograd follows one rule per operator: backward calls the operator's ``*_backward`` operator,
+which the dispatcher sends to the same backend. When the backward itself is being
+differentiated (``create_graph=True``: gradient penalties, MAML, Hessian-vector products) it
+returns the vector-Jacobian product of the reference instead, a differentiable function of the
+inputs, so second derivatives are right on every backend; a layer built with
+``fast_path=True`` refuses that by name instead. The rule is written here, once, as a
+``torch.autograd.Function`` per operator (:func:`_autograd_function`), for the Python kernels
+and under ``torch.compile``. A compiled backend may register the same rule itself, in C++, for
+its device's Autograd key, because a Python autograd function costs ~40 us per call each way,
+a tenth of a small graph's training step per operator: the ``native`` backend does
+(``gat_pyg/kernels/cpu/autograd.h``), and its recorded backward calls the reference's
+vector-Jacobian product as the operator ``gat_pyg::<op>_vjp``, defined here. Such a kernel is
+recorded with ``autograd=True`` and eager calls go to it directly.
 
 Adding a device is one more backend: kernels for the forward and backward operators of each
 primitive, registered with :func:`register_kernel` (Python) or by a compiled library followed by
@@ -104,9 +111,12 @@ def reference_reason() -> Optional[str]:
 
 @dataclass(frozen=True)
 class Kernel:
-    """A backend's kernel of one operator on one device: its name and the dtypes it takes."""
+    """A backend's kernel of one operator on one device: its name, the dtypes it takes, and
+    whether the backend registered the operator's autograd for the device itself (then eager
+    calls that need gradients go straight to the operator)."""
     backend: str
     dtypes: Tuple[torch.dtype, ...]
+    autograd: bool = False
 
 
 _KERNELS: Dict[str, Dict[str, Kernel]] = {}
@@ -117,13 +127,14 @@ _VERSION = [0]
 stale."""
 
 
-def record_kernel(name: str, device: str, backend: str,
-                  dtypes: Sequence[torch.dtype]) -> None:
+def record_kernel(name: str, device: str, backend: str, dtypes: Sequence[torch.dtype],
+                  autograd: bool = False) -> None:
     """Records that ``backend``'s kernel of operator ``name`` serves ``device`` (a device type,
     or ``'*'`` for every device without one) for ``dtypes``: for kernels a compiled library
-    registered itself (its ``TORCH_LIBRARY_IMPL``)."""
+    registered itself (its ``TORCH_LIBRARY_IMPL``). ``autograd``: the library also registered
+    the operator's autograd for the device, following the rule of the module docstring."""
     with _LOCK:
-        _KERNELS.setdefault(name, {})[device] = Kernel(backend, tuple(dtypes))
+        _KERNELS.setdefault(name, {})[device] = Kernel(backend, tuple(dtypes), autograd)
         _VERSION[0] += 1
 
 
@@ -140,16 +151,20 @@ def register_kernel(name: str, device: str, backend: str, fn: Callable,
     record_kernel(name, device, backend, dtypes)
 
 
+def _kernel(name: str, device: str, dtype: torch.dtype) -> Optional[Kernel]:
+    kernels = _KERNELS.get(name, {})
+    kernel = kernels.get(device, kernels.get('*'))
+    return kernel if kernel is not None and dtype in kernel.dtypes else None
+
+
 def kernel_for(name: str, device: str, dtype: torch.dtype) -> Optional[str]:
     """The backend whose kernel of operator ``name`` runs for a tensor of ``dtype`` on
     ``device`` (a device type or ``torch.device``), or ``None`` when the reference runs.
 
     The device's own kernel decides if it has one (the dispatcher sends the device's tensors
     there); otherwise the composite kernel, if it takes the dtype."""
-    device = getattr(device, 'type', device)
-    kernels = _KERNELS.get(name, {})
-    kernel = kernels.get(device, kernels.get('*'))
-    return kernel.backend if kernel is not None and dtype in kernel.dtypes else None
+    kernel = _kernel(name, getattr(device, 'type', device), dtype)
+    return None if kernel is None else kernel.backend
 
 
 def kernel_table() -> Dict[str, Dict[str, str]]:
@@ -247,37 +262,39 @@ class Operator:
         self.differentiable_backward = differentiable_backward or self._reference_vjp
         self.context = context
         self._function = _autograd_function(self) if backward is not None else None
-        self._cache: Dict[tuple, Optional[str]] = {}
+        if backward is not None and differentiable_backward is None:
+            self._define_vjp(schema)
+        self._cache: Dict[tuple, Optional[Kernel]] = {}
         self._cache_version = -1
         _OPERATORS[self.name] = self
 
-    def kernel(self, like: Tensor) -> Optional[str]:
-        """The backend that runs for ``like`` (see :func:`kernel_for`); answers are cached
+    def kernel(self, like: Tensor) -> Optional[Kernel]:
+        """The kernel that runs for ``like`` (see :func:`kernel_for`); answers are cached
         until the kernel table changes."""
         # is_cpu is cheaper than building the device object, and the common case.
         key = ('cpu' if like.is_cpu else like.device.type, like.dtype)
         if torch.compiler.is_compiling():
             # A cache filled while tracing would be guarded on, and recompiled for once filled.
-            return kernel_for(self.name, *key)
+            return _kernel(self.name, *key)
         if self._cache_version != _VERSION[0]:
             self._cache = {}
             self._cache_version = _VERSION[0]
         try:
             return self._cache[key]
         except KeyError:
-            backend = self._cache[key] = kernel_for(self.name, *key)
-            return backend
+            kernel = self._cache[key] = _kernel(self.name, *key)
+            return kernel
 
-    def route(self, like: Tensor) -> Tuple[Optional[str], str]:
-        """``(backend, why)``: the kernel this call runs, or ``None`` and why the reference
+    def route(self, like: Tensor) -> Tuple[Optional[Kernel], str]:
+        """``(kernel, why)``: the kernel this call runs, or ``None`` and why the reference
         runs instead."""
         why = reference_reason()
         if why is not None:
             return None, why
-        backend = self.kernel(like)
-        if backend is None:
+        kernel = self.kernel(like)
+        if kernel is None:
             return None, f'no kernel takes {like.dtype} on {like.device.type}'
-        return backend, ''
+        return kernel, ''
 
     def __call__(self, *args, strict: Optional[str] = None):
         """Runs the operator. ``strict`` (a description such as ``'fast_path=True'``) makes a
@@ -285,8 +302,8 @@ class Operator:
         raise ``ValueError`` naming it instead of taking the reference."""
         if len(args) < self._num_args:
             args = args + self._defaults[len(args):]
-        backend, why = self.route(args[self.like])
-        if backend is None:
+        kernel, why = self.route(args[self.like])
+        if kernel is None:
             if strict:
                 raise ValueError(f'{strict}: no kernel can run {self.name} here ({why}); use '
                                  f'fast_path=None, which takes the pure-torch reference')
@@ -298,10 +315,35 @@ class Operator:
                 return self.reference(*args)
             if torch.compiler.is_compiling():
                 args = _distinct(args)
+            elif kernel.autograd:
+                # The backend's own autograd (C++): the same rule, without the Python
+                # function's cost. torch.compile traces the Python function, whose operators
+                # it knows how to trace.
+                outputs = self.op(*args)
+                if strict:
+                    _refuse_double_backward(outputs, strict, self.name)
+                return outputs
             return self._function.apply(strict, *args)
         return self.op(*args)
 
     # autograd -------------------------------------------------------------------------------
+
+    def _define_vjp(self, schema: str) -> None:
+        """Defines ``gat_pyg::<name>_vjp(grads, needs, *args) -> Tensor[]``: the reference's
+        vector-Jacobian product as an operator, for a backend's own autograd to call when its
+        backward is recorded (C++ cannot call the Python reference otherwise). Its kernel is
+        ``CompositeImplicitAutograd``: autograd records the torch operations it runs."""
+        arguments = schema.split('(', 1)[1].rsplit(') ->', 1)[0]
+        name = f'{self.name}_vjp'
+        LIBRARY.define(f'{name}(Tensor?[] grads, bool[] needs, {arguments}) -> Tensor[]')
+        LIBRARY.impl(name, self._vjp_kernel, 'CompositeImplicitAutograd')
+
+    def _vjp_kernel(self, grads, needs, *args) -> List[Tensor]:
+        """The gradients of the arguments ``needs`` flags, in order (zeros for one the
+        outputs do not depend on)."""
+        result = self._reference_vjp(list(args), [], list(grads), needs)
+        return [torch.zeros_like(args[i]) if g is None else g
+                for i, g in enumerate(result) if needs[i]]
 
     def setup_context(self, ctx, args: tuple, outputs) -> None:
         ctx.scalars = tuple(args[i] for i in self._scalar_slots)
@@ -357,6 +399,21 @@ def _distinct(args: tuple) -> tuple:
     return tuple(out)
 
 
+def _double_backward_refused(strict: str, name: str) -> str:
+    return (f'{strict}: the kernels of {name} compute first derivatives only, and this '
+            f'backward is being differentiated (create_graph=True: double backward); use '
+            f'fast_path=None, which switches to the differentiable pure-torch reference for it')
+
+
+def _refuse_double_backward(outputs, strict: str, name: str) -> None:
+    """Makes the backward of a call into a backend's own autograd raise ``ValueError`` naming
+    ``strict`` when it is recorded (what the Python function's backward checks itself)."""
+    def refuse(grad_outputs):
+        if torch.is_grad_enabled():
+            raise ValueError(_double_backward_refused(strict, name))
+    (outputs[0] if isinstance(outputs, tuple) else outputs).grad_fn.register_prehook(refuse)
+
+
 def _autograd_function(operator: Operator) -> type:
     """The ``torch.autograd.Function`` of a kernel call of ``operator``: it records the
     backward, which runs the operator's backward kernels or, under ``create_graph=True``, a
@@ -377,11 +434,7 @@ def _autograd_function(operator: Operator) -> type:
         if torch.is_grad_enabled():
             # The backward is being recorded: a gradient of this gradient will be asked for.
             if ctx.strict:
-                raise ValueError(f'{ctx.strict}: the kernels of {operator.name} compute first '
-                                 f'derivatives only, and this backward is being '
-                                 f'differentiated (create_graph=True: double backward); use '
-                                 f'fast_path=None, which switches to the differentiable '
-                                 f'pure-torch reference for it')
+                raise ValueError(_double_backward_refused(ctx.strict, operator.name))
             grads_in = operator.differentiable_backward(args, saved_outputs, grads, needs,
                                                         ctx.info)
         else:

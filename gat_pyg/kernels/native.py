@@ -29,6 +29,12 @@ KERNELS = {
     'sparse_linear': DTYPES[:2], 'sparse_linear_backward': DTYPES[:2],
 }
 
+AUTOGRAD = ('gat_forward', 'gatv2_forward', 'head_scores', 'attention_dropout',
+            'feature_dropout', 'sparse_linear')
+"""The operators whose autograd the library registers for CPU tensors (C++, the AutogradCPU
+key, next to each kernel): eager calls that need gradients run it instead of the Python
+autograd function."""
+
 _LOAD_ERROR: Optional[str] = 'not loaded yet'
 
 
@@ -51,7 +57,7 @@ def load() -> None:
         else:
             _LOAD_ERROR = None
             for name, dtypes in KERNELS.items():
-                record_kernel(name, 'cpu', BACKEND, dtypes)
+                record_kernel(name, 'cpu', BACKEND, dtypes, autograd=name in AUTOGRAD)
     if _LOAD_ERROR is None:
         log.debug('gat_pyg native kernels loaded (%s)', instruction_set())
     else:

@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "autograd.h"
 #include "common.h"
 
 namespace gat_pyg {
@@ -145,10 +146,60 @@ std::tuple<at::Tensor, at::Tensor> sparse_dropout(const at::Tensor& indices,
   return {out_idx, out_val};
 }
 
+// Autograd (autograd.h) of attention_dropout and feature_dropout: linear in x, so the
+// backward is the same operator on the gradient, called through the dispatcher with autograd:
+// recorded, and so differentiable, when the backward is (create_graph=True).
+namespace {
+
+using DropoutOp = c10::TypedOperatorHandle<decltype(feature_dropout)>;
+const DropoutOp& attention_dropout_op() {
+  static const auto op = typed_op<decltype(attention_dropout)>("gat_pyg::attention_dropout");
+  return op;
+}
+const DropoutOp& feature_dropout_op() {
+  static const auto op = typed_op<decltype(feature_dropout)>("gat_pyg::feature_dropout");
+  return op;
+}
+
+template <const DropoutOp& (*op)()>
+class DropoutFunction : public torch::autograd::Function<DropoutFunction<op>> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, double dropout,
+                            const OptTensor& seed) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({or_undefined(seed)});
+    ctx->saved_data["dropout"] = dropout;
+    ctx->set_materialize_grads(false);
+    return op().call(x, dropout, seed);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    if (!grads[0].defined()) return variable_list(3);
+    const at::Tensor seed = ctx->get_saved_variables()[0];
+    return {op().call(grads[0].contiguous(), ctx->saved_data["dropout"].toDouble(),
+                      present(seed)),
+            at::Tensor(), at::Tensor()};
+  }
+};
+
+template <const DropoutOp& (*op)()>
+at::Tensor dropout_autograd(const at::Tensor& x, double dropout, const OptTensor& seed) {
+  if (records(x)) return DropoutFunction<op>::apply(x, dropout, seed);
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return op().call(x, dropout, seed);
+}
+
+}  // namespace
 }  // namespace gat_pyg
 
 TORCH_LIBRARY_IMPL(gat_pyg, CPU, m) {
   m.impl("attention_dropout", &gat_pyg::attention_dropout);
   m.impl("feature_dropout", &gat_pyg::feature_dropout);
   m.impl("sparse_dropout", &gat_pyg::sparse_dropout);
+}
+
+// sparse_dropout has none: values that need a gradient take the reference (dropout.py).
+TORCH_LIBRARY_IMPL(gat_pyg, AutogradCPU, m) {
+  m.impl("attention_dropout", &gat_pyg::dropout_autograd<&gat_pyg::attention_dropout_op>);
+  m.impl("feature_dropout", &gat_pyg::dropout_autograd<&gat_pyg::feature_dropout_op>);
 }

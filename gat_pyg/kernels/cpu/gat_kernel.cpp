@@ -12,6 +12,7 @@
 
 #include <torch/library.h>
 
+#include "autograd.h"
 #include "common.h"
 
 namespace gat_pyg {
@@ -264,9 +265,97 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> gat_backward(
   return {grad_s_src, grad_s_dst, grad_s_edge, grad_h_src};
 }
 
+// Autograd (autograd.h): backward = gat_backward with the saved inputs, the attention before
+// dropout and the seeds (the masks are regenerated, never stored).
+namespace {
+
+using Signature = decltype(gat_forward);
+using BackwardSignature = decltype(gat_backward);
+
+class GATFunction : public torch::autograd::Function<GATFunction> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& ptr,
+                               const at::Tensor& src, const OptTensor& t_ptr,
+                               const OptTensor& t_col, const OptTensor& t_perm,
+                               const at::Tensor& s_src, const OptTensor& s_dst,
+                               const OptTensor& s_edge, const at::Tensor& h_src,
+                               double negative_slope, double dropout, const OptTensor& seed,
+                               double message_dropout, const OptTensor& message_seed) {
+    static const auto op = typed_op<Signature>("gat_pyg::gat_forward");
+    at::AutoDispatchBelowADInplaceOrView guard;
+    auto [out, alpha] = op.call(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src,
+                                negative_slope, dropout, seed, message_dropout, message_seed);
+    ctx->save_for_backward({ptr, src, or_undefined(t_ptr), or_undefined(t_col),
+                            or_undefined(t_perm), s_src, or_undefined(s_dst),
+                            or_undefined(s_edge), h_src, or_undefined(seed),
+                            or_undefined(message_seed), alpha});
+    ctx->saved_data["settings"] = c10::List<double>({negative_slope, dropout, message_dropout});
+    ctx->saved_data["needs"] =
+        needs_grad(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src, negative_slope,
+                   dropout, seed, message_dropout, message_seed);
+    // An unused alpha gets no gradient rather than an [E, H] tensor of zeros.
+    ctx->set_materialize_grads(false);
+    return {out, alpha};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    static const auto op = typed_op<BackwardSignature>("gat_pyg::gat_backward");
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor &ptr = saved[0], &src = saved[1], &t_ptr = saved[2], &t_col = saved[3],
+                     &t_perm = saved[4], &s_src = saved[5], &s_dst = saved[6],
+                     &s_edge = saved[7], &h_src = saved[8], &seed = saved[9],
+                     &message_seed = saved[10], &alpha = saved[11];
+    const auto settings = ctx->saved_data["settings"].toDoubleList();
+    const double negative_slope = settings[0], dropout = settings[1],
+                 message_dropout = settings[2];
+    const auto needs = ctx->saved_data["needs"].toBoolList();
+    if (at::GradMode::is_enabled())
+      return reference_vjp("gat_forward",
+                           {ptr, src, argument(t_ptr), argument(t_col), argument(t_perm), s_src,
+                            argument(s_dst), argument(s_edge), h_src, negative_slope, dropout,
+                            argument(seed), message_dropout, argument(message_seed)},
+                           grads, needs);
+    check_transposed(t_ptr);
+    const std::array<bool, 4> mask{needs[5], needs[6], needs[7], needs[8]};
+    auto [g_s_src, g_s_dst, g_s_edge, g_h_src] = op.call(
+        upstream(grads[0], ptr, h_src), contiguous(grads[1]), ptr, src, t_ptr, t_col, t_perm,
+        s_src, present(s_dst), present(s_edge), h_src, alpha, negative_slope, dropout,
+        present(seed), mask, message_dropout, present(message_seed));
+    variable_list out(14);
+    if (mask[0]) out[5] = g_s_src;
+    if (mask[1]) out[6] = g_s_dst;
+    if (mask[2]) out[7] = g_s_edge;
+    if (mask[3]) out[8] = g_h_src;
+    return out;
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor> gat_forward_autograd(
+    const at::Tensor& ptr, const at::Tensor& src, const OptTensor& t_ptr,
+    const OptTensor& t_col, const OptTensor& t_perm, const at::Tensor& s_src,
+    const OptTensor& s_dst, const OptTensor& s_edge, const at::Tensor& h_src,
+    double negative_slope, double dropout, const OptTensor& seed, double message_dropout,
+    const OptTensor& message_seed) {
+  if (records(s_src, s_dst, s_edge, h_src)) {
+    auto outputs = GATFunction::apply(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge,
+                                      h_src, negative_slope, dropout, seed, message_dropout,
+                                      message_seed);
+    return {outputs[0], outputs[1]};
+  }
+  static const auto op = typed_op<Signature>("gat_pyg::gat_forward");
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return op.call(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src, negative_slope,
+                 dropout, seed, message_dropout, message_seed);
+}
+
+}  // namespace
 }  // namespace gat_pyg
 
 TORCH_LIBRARY_IMPL(gat_pyg, CPU, m) {
   m.impl("gat_forward", &gat_pyg::gat_forward);
   m.impl("gat_backward", &gat_pyg::gat_backward);
+}
+
+TORCH_LIBRARY_IMPL(gat_pyg, AutogradCPU, m) {
+  m.impl("gat_forward", &gat_pyg::gat_forward_autograd);
 }

@@ -20,6 +20,7 @@
 
 #include <torch/library.h>
 
+#include "autograd.h"
 #include "common.h"
 
 namespace gat_pyg {
@@ -192,9 +193,51 @@ std::tuple<at::Tensor, at::Tensor> head_scores_backward(const at::Tensor& grad,
   return {grad_x, grad_att};
 }
 
+// Autograd (autograd.h): backward = head_scores_backward with the saved inputs.
+namespace {
+
+using Signature = decltype(head_scores);
+using BackwardSignature = decltype(head_scores_backward);
+
+class HeadScoresFunction : public torch::autograd::Function<HeadScoresFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& att) {
+    static const auto op = typed_op<Signature>("gat_pyg::head_scores");
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({x, att});
+    ctx->saved_data["needs"] = needs_grad(x, att);
+    ctx->set_materialize_grads(false);
+    return op.call(x, att);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    static const auto op = typed_op<BackwardSignature>("gat_pyg::head_scores_backward");
+    if (!grads[0].defined()) return {at::Tensor(), at::Tensor()};
+    const auto saved = ctx->get_saved_variables();
+    const auto needs = ctx->saved_data["needs"].toBoolList();
+    if (at::GradMode::is_enabled()) return reference_vjp("head_scores", {saved[0], saved[1]},
+                                                         grads, needs);
+    const std::array<bool, 2> mask{needs[0], needs[1]};
+    auto [grad_x, grad_att] = op.call(grads[0].contiguous(), saved[0], saved[1], mask);
+    return {mask[0] ? grad_x : at::Tensor(), mask[1] ? grad_att : at::Tensor()};
+  }
+};
+
+at::Tensor head_scores_autograd(const at::Tensor& x, const at::Tensor& att) {
+  if (records(x, att)) return HeadScoresFunction::apply(x, att);
+  static const auto op = typed_op<Signature>("gat_pyg::head_scores");
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return op.call(x, att);
+}
+
+}  // namespace
 }  // namespace gat_pyg
 
 TORCH_LIBRARY_IMPL(gat_pyg, CPU, m) {
   m.impl("head_scores", &gat_pyg::head_scores);
   m.impl("head_scores_backward", &gat_pyg::head_scores_backward);
+}
+
+TORCH_LIBRARY_IMPL(gat_pyg, AutogradCPU, m) {
+  m.impl("head_scores", &gat_pyg::head_scores_autograd);
 }

@@ -3,7 +3,8 @@
 // The operators' schemas, fake kernels, references and autograd are defined in Python
 // (gat_pyg/kernels/dispatch.py and one module per operator); importing this module (which
 // gat_pyg/kernels/native.py does after the schemas exist) runs each <op>_kernel.cpp's
-// TORCH_LIBRARY_IMPL, which registers its operators' CPU kernels:
+// TORCH_LIBRARY_IMPL, which registers its operators' CPU kernels and, for the forward ones,
+// their autograd for CPU tensors (AutogradCPU; autograd.h, autograd.cpp):
 //
 //   gat_kernel.cpp, gatv2_kernel.cpp   attention forward and backward (attend.h: the row and
 //                                      column passes, the hash dropout)

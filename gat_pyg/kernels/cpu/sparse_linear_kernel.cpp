@@ -20,6 +20,7 @@
 
 #include <torch/library.h>
 
+#include "autograd.h"
 #include "common.h"
 
 namespace gat_pyg {
@@ -205,9 +206,63 @@ std::tuple<at::Tensor, at::Tensor> sparse_linear_backward(
   return {grad_values, output_mask[1] ? grad_wt.t().contiguous() : grad_wt};
 }
 
+// Autograd (autograd.h): backward = sparse_linear_backward with the saved inputs.
+namespace {
+
+// num_rows as the schema's SymInt: under torch.compile's tracing it may be symbolic.
+using Signature = at::Tensor(const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                             const at::Tensor&, c10::SymInt);
+using BackwardSignature = decltype(sparse_linear_backward);
+
+class SparseLinearFunction : public torch::autograd::Function<SparseLinearFunction> {
+ public:
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& row, const at::Tensor& col,
+                            const at::Tensor& values, const at::Tensor& weight,
+                            c10::SymInt num_rows) {
+    static const auto op = typed_op<Signature>("gat_pyg::sparse_linear");
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({row, col, values, weight});
+    ctx->saved_data["needs"] = needs_grad(row, col, values, weight, num_rows);
+    ctx->saved_data["num_rows"] = num_rows;
+    ctx->set_materialize_grads(false);
+    return op.call(row, col, values, weight, std::move(num_rows));
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    static const auto op = typed_op<BackwardSignature>("gat_pyg::sparse_linear_backward");
+    if (!grads[0].defined()) return variable_list(5);
+    const auto saved = ctx->get_saved_variables();
+    const auto needs = ctx->saved_data["needs"].toBoolList();
+    if (at::GradMode::is_enabled())
+      return reference_vjp("sparse_linear",
+                           {saved[0], saved[1], saved[2], saved[3], ctx->saved_data["num_rows"]},
+                           grads, needs);
+    const std::array<bool, 2> mask{needs[2], needs[3]};
+    auto [grad_values, grad_weight] =
+        op.call(grads[0].contiguous(), saved[0], saved[1], saved[2], saved[3], mask);
+    return {at::Tensor(), at::Tensor(), mask[0] ? grad_values : at::Tensor(),
+            mask[1] ? grad_weight : at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor sparse_linear_autograd(const at::Tensor& row, const at::Tensor& col,
+                                  const at::Tensor& values, const at::Tensor& weight,
+                                  c10::SymInt num_rows) {
+  if (records(values, weight))
+    return SparseLinearFunction::apply(row, col, values, weight, std::move(num_rows));
+  static const auto op = typed_op<Signature>("gat_pyg::sparse_linear");
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return op.call(row, col, values, weight, std::move(num_rows));
+}
+
+}  // namespace
 }  // namespace gat_pyg
 
 TORCH_LIBRARY_IMPL(gat_pyg, CPU, m) {
   m.impl("sparse_linear", &gat_pyg::sparse_linear);
   m.impl("sparse_linear_backward", &gat_pyg::sparse_linear_backward);
+}
+
+TORCH_LIBRARY_IMPL(gat_pyg, AutogradCPU, m) {
+  m.impl("sparse_linear", &gat_pyg::sparse_linear_autograd);
 }
