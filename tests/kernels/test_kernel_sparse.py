@@ -39,6 +39,34 @@ def test_sparse_linear_equals_the_dense_product_and_numpy(dtype, width):
     assert not out[3].any() and not out[17].any()   # rows without entries
 
 
+def test_sparse_linear_transposes_weights_in_tiles_exactly():
+    """The kernels transpose W (forward) and grad_W^T (backward) in 32 x 32 tiles, split among
+    threads: a weight whose sides are not multiples of 32 (and wider than a thread's share)
+    gives the dense product's values and gradients, the same bits on one and two threads."""
+    dense, x = _sparse(rows=50, cols=1000, density=0.05, dtype=torch.float64)
+    row, col = x.indices()
+    weight = torch.randn(70, 1000, dtype=torch.float64)
+    grad = torch.randn(50, 70, dtype=torch.float64)
+    runs = []
+    previous = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            values = x.values().clone().requires_grad_()
+            w = weight.clone().requires_grad_()
+            out = kernels.sparse_linear(row, col, values, w, 50)
+            runs.append((out, *torch.autograd.grad(out, (values, w), grad)))
+    finally:
+        torch.set_num_threads(previous)
+    out, grad_values, grad_weight = runs[0]
+    torch.testing.assert_close(out, dense @ weight.t(), atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(grad_weight, grad.t() @ dense, atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(grad_values, (grad[row] * weight.t()[col]).sum(-1), atol=1e-12,
+                               rtol=1e-12)
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)
+
+
 @pytest.mark.parametrize('width', [5, 64, 70])
 def test_sparse_linear_gradcheck(width):
     dense, x = _sparse(rows=12, cols=9, density=0.3, dtype=torch.float64, empty_rows=(4, ))

@@ -51,6 +51,33 @@ void check_coordinates(const at::Tensor& row, const at::Tensor& col, const at::T
   check_index_range("col", col, weight.size(1));
 }
 
+// The transpose of the contiguous [R, C] matrix m, contiguous ([C, R]), copied in square tiles
+// that stay in the L1 cache: W^T for the forward pass and grad_W from grad_W^T. ATen's strided
+// copy (m.t().contiguous()) misses the cache on one side at every element, and each step pays
+// it twice on a [64, 3703] weight (CiteSeer), a tenth of a training step.
+at::Tensor transposed(const at::Tensor& m) {
+  constexpr int64_t kTile = 32;
+  const int64_t rows = m.size(0), cols = m.size(1);
+  at::Tensor out = at::empty({cols, rows}, m.options());
+  AT_DISPATCH_FLOATING_TYPES(m.scalar_type(), "transposed", [&] {
+    const scalar_t* in = m.const_data_ptr<scalar_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    const int64_t tiles = (cols + kTile - 1) / kTile;
+    const int64_t grain = std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, rows * kTile));
+    at::parallel_for(0, tiles, grain, [&](int64_t first, int64_t last) {
+      for (int64_t c0 = first * kTile; c0 < std::min(cols, last * kTile); c0 += kTile) {
+        const int64_t c1 = std::min(cols, c0 + kTile);
+        for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
+          const int64_t r1 = std::min(rows, r0 + kTile);
+          for (int64_t c = c0; c < c1; ++c)
+            for (int64_t r = r0; r < r1; ++r) o[c * rows + r] = in[r * cols + c];
+        }
+      }
+    });
+  });
+  return out;
+}
+
 // [begin, end) moved forward to row boundaries: a row belongs to the piece holding its first
 // entry.
 template <typename index_t>
@@ -140,7 +167,7 @@ at::Tensor sparse_linear(const at::Tensor& row, const at::Tensor& col, const at:
                          const at::Tensor& weight, int64_t num_rows) {
   check_coordinates(row, col, values, weight, num_rows);
   const int64_t width = weight.size(0), nnz = row.numel();
-  const at::Tensor wt = weight.t().contiguous();   // [F, O]: a stored value reads one row
+  const at::Tensor wt = transposed(weight);   // [F, O]: a stored value reads one row
   at::Tensor out = at::zeros({num_rows, width}, values.options());
   if (nnz == 0 || width == 0) return out;
   const Isa isa = active_isa();
@@ -193,7 +220,7 @@ std::tuple<at::Tensor, at::Tensor> sparse_linear_backward(
         });
       }
       if (output_mask[0] && nnz > 0) {
-        const at::Tensor wt = weight.t().contiguous();
+        const at::Tensor wt = transposed(weight);
         const scalar_t* w = wt.const_data_ptr<scalar_t>();
         scalar_t* gv = grad_values.data_ptr<scalar_t>();
         at::parallel_for(0, nnz, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(width, 1)),
@@ -203,7 +230,7 @@ std::tuple<at::Tensor, at::Tensor> sparse_linear_backward(
       }
     });
   });
-  return {grad_values, output_mask[1] ? grad_wt.t().contiguous() : grad_wt};
+  return {grad_values, output_mask[1] ? transposed(grad_wt) : grad_wt};
 }
 
 // Autograd (autograd.h): backward = sparse_linear_backward with the saved inputs.
