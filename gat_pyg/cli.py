@@ -17,6 +17,7 @@ ones first.
 """
 import argparse
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -215,7 +216,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     with logging_redirect_tqdm():
         try:
-            if getattr(args, 'out', None) is not None:
+            if getattr(args, 'out', None) is not None and writes_outputs():
                 check_writable(args.out, '--out')
             return args.handler(args, overrides)
         except KeyboardInterrupt as interrupt:
@@ -335,6 +336,14 @@ def _reproduce_interrupted(args: argparse.Namespace, interrupt: BaseException) -
         else f'the runs finished so far are in {args.out}'
     return (f'{counted}; run the same command again to resume: finished runs are skipped, '
             'the interrupted one starts over')
+
+
+def writes_outputs() -> bool:
+    """Whether this process writes the run's files: always, except a ``torchrun`` rank other
+    than 0 (``RANK``), whose rank 0 writes them. Only that process probes ``--out``: probes of
+    several ranks at once raced, one removing the folder it had just created while another
+    checked it (``cannot write there: file exists``)."""
+    return os.environ.get('RANK', '0') == '0'
 
 
 def check_writable(folder: Path, option: str) -> None:

@@ -441,6 +441,18 @@ def test_13_4_checking_out_leaves_no_folder_when_the_config_is_bad(tmp_path, cap
     assert not (tmp_path / 'new').exists()
 
 
+
+def test_13_4_only_torchrun_rank_0_probes_out(monkeypatch):
+    """Under torchrun only rank 0 (which writes the run folder) checks --out: ranks probing it
+    at once raced (one removed the folder it had created while another checked it)."""
+    from gat_pyg.cli import writes_outputs
+    for rank, writes in ((None, True), ('0', True), ('1', False), ('3', False)):
+        if rank is None:
+            monkeypatch.delenv('RANK', raising=False)
+        else:
+            monkeypatch.setenv('RANK', rank)
+        assert writes_outputs() is writes
+
 # --- 13.5 Nothing a user made is replaced without a word -------------------------------------
 
 def test_13_5_train_and_reproduce_write_to_separate_default_folders():
