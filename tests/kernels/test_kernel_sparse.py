@@ -39,10 +39,11 @@ def test_sparse_linear_equals_the_dense_product_and_numpy(dtype, width):
     assert not out[3].any() and not out[17].any()   # rows without entries
 
 
-def test_sparse_linear_transposes_weights_in_tiles_exactly():
-    """The kernels transpose W (forward) and grad_W^T (backward) in 32 x 32 tiles, split among
-    threads: a weight whose sides are not multiples of 32 (and wider than a thread's share)
-    gives the dense product's values and gradients, the same bits on one and two threads."""
+def test_sparse_linear_with_a_wide_weight_and_kept_scratch_buffers():
+    """The kernels transpose W (forward) and grad_W^T (backward) through buffers each thread
+    keeps between calls: a wide weight whose sides are no multiple of ATen's copy blocks gives
+    the dense product's values and gradients, the same bits on one and two threads, and a
+    second call with a smaller weight (a buffer already larger) gives its own exact result."""
     dense, x = _sparse(rows=50, cols=1000, density=0.05, dtype=torch.float64)
     row, col = x.indices()
     weight = torch.randn(70, 1000, dtype=torch.float64)
@@ -65,6 +66,12 @@ def test_sparse_linear_transposes_weights_in_tiles_exactly():
                                rtol=1e-12)
     for a, b in zip(*runs):
         assert torch.equal(a, b)
+    small = torch.randn(3, 1000, dtype=torch.float64, requires_grad=True)
+    out = kernels.sparse_linear(row, col, x.values(), small, 50)
+    torch.testing.assert_close(out, dense @ small.t(), atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(torch.autograd.grad(out.sum(), small)[0],
+                               torch.ones(50, 3, dtype=torch.float64).t() @ dense, atol=1e-12,
+                               rtol=1e-12)
 
 
 @pytest.mark.parametrize('width', [5, 64, 70])

@@ -51,31 +51,32 @@ void check_coordinates(const at::Tensor& row, const at::Tensor& col, const at::T
   check_index_range("col", col, weight.size(1));
 }
 
-// The transpose of the contiguous [R, C] matrix m, contiguous ([C, R]), copied in square tiles
-// that stay in the L1 cache: W^T for the forward pass and grad_W from grad_W^T. ATen's strided
-// copy (m.t().contiguous()) misses the cache on one side at every element, and each step pays
-// it twice on a [64, 3703] weight (CiteSeer), a tenth of a training step.
-at::Tensor transposed(const at::Tensor& m) {
-  constexpr int64_t kTile = 32;
-  const int64_t rows = m.size(0), cols = m.size(1);
-  at::Tensor out = at::empty({cols, rows}, m.options());
-  AT_DISPATCH_FLOATING_TYPES(m.scalar_type(), "transposed", [&] {
-    const scalar_t* in = m.const_data_ptr<scalar_t>();
-    scalar_t* o = out.data_ptr<scalar_t>();
-    const int64_t tiles = (cols + kTile - 1) / kTile;
-    const int64_t grain = std::max<int64_t>(1, (1 << 15) / std::max<int64_t>(1, rows * kTile));
-    at::parallel_for(0, tiles, grain, [&](int64_t first, int64_t last) {
-      for (int64_t c0 = first * kTile; c0 < std::min(cols, last * kTile); c0 += kTile) {
-        const int64_t c1 = std::min(cols, c0 + kTile);
-        for (int64_t r0 = 0; r0 < rows; r0 += kTile) {
-          const int64_t r1 = std::min(rows, r0 + kTile);
-          for (int64_t c = c0; c < c1; ++c)
-            for (int64_t r = r0; r < r1; ++r) o[c * rows + r] = in[r * cols + c];
-        }
-      }
-    });
-  });
-  return out;
+// out = the transpose of the row-major [rows, cols] matrix `in` ([cols, rows], row-major), by
+// ATen's blocked copy of a transposed view, into memory the caller owns.
+template <typename scalar_t>
+void transpose(const scalar_t* in, int64_t rows, int64_t cols, scalar_t* out,
+               const at::TensorOptions& options) {
+  at::from_blob(out, {cols, rows}, options)
+      .copy_(at::from_blob(const_cast<scalar_t*>(in), {rows, cols}, options).t());
+}
+
+// The transposed weight W^T [F, O] and the accumulator of grad_W^T [F, O], kept by the calling
+// thread from one call to the next (attend.h's thread_scratch; released beyond
+// kKeepScratchBytes). Both are ~1 MB on CiteSeer: allocated afresh per call, glibc hands back
+// freshly mapped pages that fault on first write (measured: ~600 page faults, ~1 ms, per
+// CiteSeer GATv2 training step), where a kept buffer is already resident.
+template <typename scalar_t>
+struct LinearScratch {
+  Buffer<scalar_t> wt, grad_wt;
+  void trim(int64_t bytes) { wt.trim(bytes), grad_wt.trim(bytes); }
+};
+
+template <typename scalar_t>
+const scalar_t* transposed_weight(LinearScratch<scalar_t>& scratch, const at::Tensor& weight) {
+  scalar_t* wt = scratch.wt.ensure(weight.numel());
+  transpose(weight.const_data_ptr<scalar_t>(), weight.size(0), weight.size(1), wt,
+            weight.options());
+  return wt;
 }
 
 // [begin, end) moved forward to row boundaries: a row belongs to the piece holding its first
@@ -167,23 +168,24 @@ at::Tensor sparse_linear(const at::Tensor& row, const at::Tensor& col, const at:
                          const at::Tensor& weight, int64_t num_rows) {
   check_coordinates(row, col, values, weight, num_rows);
   const int64_t width = weight.size(0), nnz = row.numel();
-  const at::Tensor wt = transposed(weight);   // [F, O]: a stored value reads one row
   at::Tensor out = at::zeros({num_rows, width}, values.options());
   if (nnz == 0 || width == 0) return out;
   const Isa isa = active_isa();
   AT_DISPATCH_INDEX_TYPES(row.scalar_type(), "sparse_linear", [&] {
     AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "sparse_linear", [&] {
       constexpr bool wide = !std::is_same_v<scalar_t, double>;
+      auto& scratch = thread_scratch<LinearScratch<scalar_t>>();
       const index_t* r = row.const_data_ptr<index_t>();
       const index_t* c = col.const_data_ptr<index_t>();
       const scalar_t* v = values.const_data_ptr<scalar_t>();
-      const scalar_t* w = wt.const_data_ptr<scalar_t>();
+      const scalar_t* w = transposed_weight(scratch, weight);   // a stored value reads a row
       scalar_t* o = out.data_ptr<scalar_t>();
       at::parallel_for(0, nnz, std::max<int64_t>(1, (1 << 16) / width),
                        [&](int64_t begin, int64_t end) {
         whole_rows(r, nnz, begin, end);
         if (begin < end) dispatch_isa<Forward, wide>(isa, r, c, v, w, o, width, begin, end);
       });
+      scratch.trim(kKeepScratchBytes);
     });
   });
   return out;
@@ -197,18 +199,20 @@ std::tuple<at::Tensor, at::Tensor> sparse_linear_backward(
   check_tensor("grad_out", grad_out, values.scalar_type(), {-1, weight.size(0)});
   const int64_t width = weight.size(0), features = weight.size(1), nnz = row.numel();
   at::Tensor grad_values = output_mask[0] ? at::empty_like(values) : values.new_empty({0});
-  at::Tensor grad_wt = output_mask[1] ? at::zeros({features, width}, weight.options())
-                                      : weight.new_empty({0});
+  at::Tensor grad_weight = output_mask[1] ? at::empty_like(weight) : weight.new_empty({0});
+  if (output_mask[1] && (nnz == 0 || width == 0)) grad_weight.zero_();
   const Isa isa = active_isa();
   AT_DISPATCH_INDEX_TYPES(row.scalar_type(), "sparse_linear_backward", [&] {
     AT_DISPATCH_FLOATING_TYPES(values.scalar_type(), "sparse_linear_backward", [&] {
       constexpr bool wide = !std::is_same_v<scalar_t, double>;
+      auto& scratch = thread_scratch<LinearScratch<scalar_t>>();
       const index_t* r = row.const_data_ptr<index_t>();
       const index_t* c = col.const_data_ptr<index_t>();
       const scalar_t* g = grad_out.const_data_ptr<scalar_t>();
       if (output_mask[1] && nnz > 0 && width > 0) {
         const scalar_t* v = values.const_data_ptr<scalar_t>();
-        scalar_t* gw = grad_wt.data_ptr<scalar_t>();
+        scalar_t* gw = scratch.grad_wt.ensure(features * width);   // grad_W^T, [F, O]
+        std::fill(gw, gw + features * width, scalar_t(0));
         // Slices of at least 16 channels (a cache line of float32), at most one per thread.
         const int64_t slices = std::max<int64_t>(
             1, std::min<int64_t>(at::get_num_threads(), width / 16));
@@ -218,19 +222,21 @@ std::tuple<at::Tensor, at::Tensor> sparse_linear_backward(
             dispatch_isa<WeightGrad, wide>(isa, r, c, v, g, gw, width, nnz, c0, c1);
           }
         });
+        transpose(static_cast<const scalar_t*>(gw), features, width,
+                  grad_weight.data_ptr<scalar_t>(), weight.options());
       }
       if (output_mask[0] && nnz > 0) {
-        const at::Tensor wt = transposed(weight);
-        const scalar_t* w = wt.const_data_ptr<scalar_t>();
+        const scalar_t* w = transposed_weight(scratch, weight);
         scalar_t* gv = grad_values.data_ptr<scalar_t>();
         at::parallel_for(0, nnz, std::max<int64_t>(1, (1 << 16) / std::max<int64_t>(width, 1)),
                          [&](int64_t begin, int64_t end) {
           dispatch_isa<ValuesGrad, wide>(isa, r, c, g, w, gv, width, begin, end);
         });
       }
+      scratch.trim(kKeepScratchBytes);
     });
   });
-  return {grad_values, output_mask[1] ? transposed(grad_wt) : grad_wt};
+  return {grad_values, grad_weight};
 }
 
 // Autograd (autograd.h): backward = sparse_linear_backward with the saved inputs.
