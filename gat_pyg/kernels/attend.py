@@ -212,8 +212,9 @@ def _gatv2_backward(args, saved_outputs, grads, needs, info):
     edges = edge_attr is not None
     mask = [needs[5], needs[6], needs[7], needs[8] and edges, needs[9] and edges, needs[10]]
     # GATv2Conv passes its source projection as both x_l and h_src (PyG's x_j is lin_l(x)):
-    # then one buffer holds both gradients, and autograd has one gradient to pass on.
-    shared = info
+    # then one buffer holds both gradients, and autograd has one gradient to pass on. Only if
+    # they are still one tensor once unpacked: saved-tensor hooks that copy unpack two.
+    shared = info and x_l is h_src
     result = list(torch.ops.gat_pyg.gatv2_backward(
         _upstream(grads[0], ptr, h_src), _contiguous(grads[1]), ptr, src, t_ptr, t_col, t_perm,
         x_l, x_r, att, edge_attr, w_edge, h_src, saved_outputs[0], slope, p, seed, mask,

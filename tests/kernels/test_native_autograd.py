@@ -135,3 +135,27 @@ def test_strict_calls_refuse_a_recorded_backward_by_name(graph, name):
                                          f'first derivatives only'):
         torch.autograd.grad(loss(outputs), inputs, create_graph=True)
 
+
+
+@pytest.mark.parametrize('route', ['native', 'python function'])
+def test_gatv2_shared_input_under_saved_tensor_hooks_that_copy(graph, route):
+    """GATv2Conv passes one tensor as x_l and h_src, and backward then sums both gradients in
+    one buffer. Saved-tensor hooks that copy (CPU offloading, compression) unpack two
+    tensors: backward computes the two gradients apart instead (it refused before), and the
+    result is the same."""
+    inputs, arguments = cases(graph)['gatv2_forward']
+    op = operator('gatv2_forward')
+    x_l = inputs[0]
+
+    def call():
+        args = list(arguments(*inputs))
+        args[10] = x_l   # h_src is x_l
+        args[14:16] = [0.0, None]   # no message dropout (which gives h_src its own mask)
+        return op(*args) if route == 'native' else op._function.apply(None, *args)
+
+    expected = torch.autograd.grad(loss(call()), inputs[:5])
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: t.clone(), lambda t: t):
+        outputs = call()
+    got = torch.autograd.grad(loss(outputs), inputs[:5])
+    for a, b in zip(expected, got):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)

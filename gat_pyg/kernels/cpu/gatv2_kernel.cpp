@@ -494,14 +494,15 @@ class GATv2Function : public torch::autograd::Function<GATv2Function> {
                             argument(message_seed)},
                            grads, needs);
     check_transposed(t_ptr);
+    // Still one tensor once unpacked: saved-tensor hooks that copy (offloading) unpack two.
+    const bool shared = ctx->saved_data["shared"].toBool() && x_l.is_same(h_src);
     const bool edges = edge_attr.defined();
     const std::array<bool, 6> mask{needs[5], needs[6], needs[7], needs[8] && edges,
                                    needs[9] && edges, needs[10]};
     auto [g_x_l, g_x_r, g_att, g_edge_attr, g_w_edge, g_h_src] = op.call(
         upstream(grads[0], ptr, h_src), contiguous(grads[1]), ptr, src, t_ptr, t_col, t_perm,
         x_l, x_r, att, present(edge_attr), present(w_edge), h_src, alpha, negative_slope,
-        dropout, present(seed), mask, message_dropout, present(message_seed),
-        ctx->saved_data["shared"].toBool());
+        dropout, present(seed), mask, message_dropout, present(message_seed), shared);
     variable_list out(16);
     if (mask[0]) out[5] = g_x_l;
     if (mask[1]) out[6] = g_x_r;
