@@ -29,12 +29,6 @@ KERNELS = {
     'sparse_linear': DTYPES[:2], 'sparse_linear_backward': DTYPES[:2],
 }
 
-AUTOGRAD = ('gat_forward', 'gatv2_forward', 'head_scores', 'attention_dropout',
-            'feature_dropout', 'sparse_linear')
-"""The operators whose autograd the library registers for CPU tensors (C++, the AutogradCPU
-key, next to each kernel): eager calls that need gradients run it instead of the Python
-autograd function."""
-
 _LOAD_ERROR: Optional[str] = 'not loaded yet'
 
 
@@ -57,11 +51,20 @@ def load() -> None:
         else:
             _LOAD_ERROR = None
             for name, dtypes in KERNELS.items():
-                record_kernel(name, 'cpu', BACKEND, dtypes, autograd=name in AUTOGRAD)
+                record_kernel(name, 'cpu', BACKEND, dtypes, autograd=_registers_autograd(name))
     if _LOAD_ERROR is None:
         log.debug('gat_pyg native kernels loaded (%s)', instruction_set())
     else:
         log.debug('gat_pyg native kernels not available: %s', _LOAD_ERROR)
+
+
+def _registers_autograd(name: str) -> bool:
+    """Whether the library registered operator ``name``'s autograd for CPU tensors (C++, the
+    AutogradCPU key, next to its kernel): then eager calls that need gradients run it instead
+    of the Python autograd function. Asked of the dispatcher, so that this cannot drift from
+    the C++ registrations (a private but long-standing torch function, which torch.library
+    uses itself; a test pins the answer)."""
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f'gat_pyg::{name}', 'AutogradCPU')
 
 
 def available() -> bool:

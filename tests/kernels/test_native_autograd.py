@@ -8,6 +8,7 @@ import torch
 
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from gat_pyg.kernels import dispatch
 from gat_pyg.kernels.dispatch import operator
 from kernel_reference import GRAPHS, sorted_graph
 
@@ -57,6 +58,12 @@ def loss(outputs):
     # Every output counts, each through a nonlinearity (so second derivatives are not zero).
     outputs = outputs if isinstance(outputs, tuple) else (outputs, )
     return sum((o.sin() * o).sum() for o in outputs)
+
+
+def test_the_kernel_table_knows_which_operators_have_native_autograd():
+    recorded = {name for name, kernels in dispatch._KERNELS.items()
+                if kernels.get('cpu') is not None and kernels['cpu'].autograd}
+    assert recorded == set(NATIVE_AUTOGRAD)
 
 
 @pytest.mark.parametrize('name', NATIVE_AUTOGRAD)

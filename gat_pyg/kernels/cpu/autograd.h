@@ -18,7 +18,10 @@
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/custom_function.h>
 
+#include <array>
 #include <optional>
+#include <tuple>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -50,6 +53,40 @@ bool records(const Args&... args) {
 template <typename... Args>
 c10::List<bool> needs_grad(const Args&... args) {
   return c10::List<bool>({requires_grad(args)...});
+}
+
+// Calls `op` below autograd: the kernel of the tensors' device, nothing recorded.
+template <typename Signature, typename... Args>
+auto below_autograd(const c10::TypedOperatorHandle<Signature>& op, Args&&... args) {
+  at::AutoDispatchBelowADInplaceOrView guard;
+  return op.call(std::forward<Args>(args)...);
+}
+
+// backward's result, one entry per forward argument: the backward kernel's gradients `grads`
+// (a tuple) for the arguments `first`, `first + 1`, ..., each where `mask` wants it; undefined
+// elsewhere (settings, seeds, the graph, unwanted inputs).
+template <size_t N, typename... Grads>
+variable_list gradients(size_t num_args, size_t first, const std::array<bool, N>& mask,
+                        const std::tuple<Grads...>& grads) {
+  static_assert(N == sizeof...(Grads), "one mask entry per gradient");
+  variable_list out(num_args);
+  size_t i = 0;
+  std::apply([&](const auto&... g) { ((out[first + i] = mask[i] ? g : at::Tensor(), ++i), ...); },
+             grads);
+  return out;
+}
+
+// The attention operators' settings, saved by forward for backward.
+struct AttentionSettings {
+  double negative_slope, dropout, message_dropout;
+};
+inline void save_settings(AutogradContext* ctx, const AttentionSettings& s) {
+  ctx->saved_data["settings"] = c10::List<double>({s.negative_slope, s.dropout,
+                                                   s.message_dropout});
+}
+inline AttentionSettings saved_settings(AutogradContext* ctx) {
+  const auto s = ctx->saved_data["settings"].toDoubleList();
+  return {s[0], s[1], s[2]};
 }
 
 inline at::Tensor or_undefined(const OptTensor& t) { return t.value_or(at::Tensor()); }

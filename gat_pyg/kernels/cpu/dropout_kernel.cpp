@@ -166,11 +166,10 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction<op>> {
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, double dropout,
                             const OptTensor& seed) {
-    at::AutoDispatchBelowADInplaceOrView guard;
     ctx->save_for_backward({or_undefined(seed)});
     ctx->saved_data["dropout"] = dropout;
     ctx->set_materialize_grads(false);
-    return op().call(x, dropout, seed);
+    return below_autograd(op(), x, dropout, seed);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -185,8 +184,7 @@ class DropoutFunction : public torch::autograd::Function<DropoutFunction<op>> {
 template <const DropoutOp& (*op)()>
 at::Tensor dropout_autograd(const at::Tensor& x, double dropout, const OptTensor& seed) {
   if (records(x)) return DropoutFunction<op>::apply(x, dropout, seed);
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return op().call(x, dropout, seed);
+  return below_autograd(op(), x, dropout, seed);
 }
 
 }  // namespace

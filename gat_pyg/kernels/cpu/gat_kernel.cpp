@@ -282,14 +282,14 @@ class GATFunction : public torch::autograd::Function<GATFunction> {
                                double negative_slope, double dropout, const OptTensor& seed,
                                double message_dropout, const OptTensor& message_seed) {
     static const auto op = typed_op<Signature>("gat_pyg::gat_forward");
-    at::AutoDispatchBelowADInplaceOrView guard;
-    auto [out, alpha] = op.call(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src,
-                                negative_slope, dropout, seed, message_dropout, message_seed);
+    auto [out, alpha] = below_autograd(op, ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge,
+                                       h_src, negative_slope, dropout, seed, message_dropout,
+                                       message_seed);
     ctx->save_for_backward({ptr, src, or_undefined(t_ptr), or_undefined(t_col),
                             or_undefined(t_perm), s_src, or_undefined(s_dst),
                             or_undefined(s_edge), h_src, or_undefined(seed),
                             or_undefined(message_seed), alpha});
-    ctx->saved_data["settings"] = c10::List<double>({negative_slope, dropout, message_dropout});
+    save_settings(ctx, {negative_slope, dropout, message_dropout});
     ctx->saved_data["needs"] =
         needs_grad(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src, negative_slope,
                    dropout, seed, message_dropout, message_seed);
@@ -305,28 +305,21 @@ class GATFunction : public torch::autograd::Function<GATFunction> {
                      &t_perm = saved[4], &s_src = saved[5], &s_dst = saved[6],
                      &s_edge = saved[7], &h_src = saved[8], &seed = saved[9],
                      &message_seed = saved[10], &alpha = saved[11];
-    const auto settings = ctx->saved_data["settings"].toDoubleList();
-    const double negative_slope = settings[0], dropout = settings[1],
-                 message_dropout = settings[2];
+    const auto s = saved_settings(ctx);
     const auto needs = ctx->saved_data["needs"].toBoolList();
     if (at::GradMode::is_enabled())
       return reference_vjp("gat_forward",
                            {ptr, src, argument(t_ptr), argument(t_col), argument(t_perm), s_src,
-                            argument(s_dst), argument(s_edge), h_src, negative_slope, dropout,
-                            argument(seed), message_dropout, argument(message_seed)},
+                            argument(s_dst), argument(s_edge), h_src, s.negative_slope,
+                            s.dropout, argument(seed), s.message_dropout,
+                            argument(message_seed)},
                            grads, needs);
     check_transposed(t_ptr);
     const std::array<bool, 4> mask{needs[5], needs[6], needs[7], needs[8]};
-    auto [g_s_src, g_s_dst, g_s_edge, g_h_src] = op.call(
+    return gradients(needs.size(), 5, mask, op.call(
         upstream(grads[0], ptr, h_src), contiguous(grads[1]), ptr, src, t_ptr, t_col, t_perm,
-        s_src, present(s_dst), present(s_edge), h_src, alpha, negative_slope, dropout,
-        present(seed), mask, message_dropout, present(message_seed));
-    variable_list out(14);
-    if (mask[0]) out[5] = g_s_src;
-    if (mask[1]) out[6] = g_s_dst;
-    if (mask[2]) out[7] = g_s_edge;
-    if (mask[3]) out[8] = g_h_src;
-    return out;
+        s_src, present(s_dst), present(s_edge), h_src, alpha, s.negative_slope, s.dropout,
+        present(seed), mask, s.message_dropout, present(message_seed)));
   }
 };
 
@@ -343,9 +336,8 @@ std::tuple<at::Tensor, at::Tensor> gat_forward_autograd(
     return {outputs[0], outputs[1]};
   }
   static const auto op = typed_op<Signature>("gat_pyg::gat_forward");
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return op.call(ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src, negative_slope,
-                 dropout, seed, message_dropout, message_seed);
+  return below_autograd(op, ptr, src, t_ptr, t_col, t_perm, s_src, s_dst, s_edge, h_src,
+                        negative_slope, dropout, seed, message_dropout, message_seed);
 }
 
 }  // namespace

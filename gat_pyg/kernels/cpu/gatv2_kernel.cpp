@@ -456,15 +456,14 @@ class GATv2Function : public torch::autograd::Function<GATv2Function> {
                                double negative_slope, double dropout, const OptTensor& seed,
                                double message_dropout, const OptTensor& message_seed) {
     static const auto op = typed_op<Signature>("gat_pyg::gatv2_forward");
-    at::AutoDispatchBelowADInplaceOrView guard;
-    auto [out, alpha] = op.call(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr,
-                                w_edge, h_src, negative_slope, dropout, seed, message_dropout,
-                                message_seed);
+    auto [out, alpha] = below_autograd(op, ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att,
+                                       edge_attr, w_edge, h_src, negative_slope, dropout, seed,
+                                       message_dropout, message_seed);
     ctx->save_for_backward({ptr, src, or_undefined(t_ptr), or_undefined(t_col),
                             or_undefined(t_perm), x_l, x_r, att, or_undefined(edge_attr),
                             or_undefined(w_edge), h_src, or_undefined(seed),
                             or_undefined(message_seed), alpha});
-    ctx->saved_data["settings"] = c10::List<double>({negative_slope, dropout, message_dropout});
+    save_settings(ctx, {negative_slope, dropout, message_dropout});
     ctx->saved_data["needs"] =
         needs_grad(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr, w_edge, h_src,
                    negative_slope, dropout, seed, message_dropout, message_seed);
@@ -482,15 +481,13 @@ class GATv2Function : public torch::autograd::Function<GATv2Function> {
                      &t_perm = saved[4], &x_l = saved[5], &x_r = saved[6], &att = saved[7],
                      &edge_attr = saved[8], &w_edge = saved[9], &h_src = saved[10],
                      &seed = saved[11], &message_seed = saved[12], &alpha = saved[13];
-    const auto settings = ctx->saved_data["settings"].toDoubleList();
-    const double negative_slope = settings[0], dropout = settings[1],
-                 message_dropout = settings[2];
+    const auto s = saved_settings(ctx);
     const auto needs = ctx->saved_data["needs"].toBoolList();
     if (at::GradMode::is_enabled())
       return reference_vjp("gatv2_forward",
                            {ptr, src, argument(t_ptr), argument(t_col), argument(t_perm), x_l,
                             x_r, att, argument(edge_attr), argument(w_edge), h_src,
-                            negative_slope, dropout, argument(seed), message_dropout,
+                            s.negative_slope, s.dropout, argument(seed), s.message_dropout,
                             argument(message_seed)},
                            grads, needs);
     check_transposed(t_ptr);
@@ -499,19 +496,13 @@ class GATv2Function : public torch::autograd::Function<GATv2Function> {
     const bool edges = edge_attr.defined();
     const std::array<bool, 6> mask{needs[5], needs[6], needs[7], needs[8] && edges,
                                    needs[9] && edges, needs[10]};
-    auto [g_x_l, g_x_r, g_att, g_edge_attr, g_w_edge, g_h_src] = op.call(
+    auto out = gradients(needs.size(), 5, mask, op.call(
         upstream(grads[0], ptr, h_src), contiguous(grads[1]), ptr, src, t_ptr, t_col, t_perm,
-        x_l, x_r, att, present(edge_attr), present(w_edge), h_src, alpha, negative_slope,
-        dropout, present(seed), mask, message_dropout, present(message_seed), shared);
-    variable_list out(16);
-    if (mask[0]) out[5] = g_x_l;
-    if (mask[1]) out[6] = g_x_r;
-    if (mask[2]) out[7] = g_att;
-    if (mask[3]) out[8] = g_edge_attr;
-    if (mask[4]) out[9] = g_w_edge;
+        x_l, x_r, att, present(edge_attr), present(w_edge), h_src, alpha, s.negative_slope,
+        s.dropout, present(seed), mask, s.message_dropout, present(message_seed), shared));
     // gatv2_backward decides whether it merged the two (merges_h_src in attend.py says when);
     // an empty grad_h_src says it did: grad_x_l holds the sum, one gradient to pass on.
-    if (mask[5] && g_h_src.sizes() == h_src.sizes()) out[10] = g_h_src;
+    if (out[10].defined() && out[10].sizes() != h_src.sizes()) out[10] = at::Tensor();
     return out;
   }
 };
@@ -529,9 +520,8 @@ std::tuple<at::Tensor, at::Tensor> gatv2_forward_autograd(
     return {outputs[0], outputs[1]};
   }
   static const auto op = typed_op<Signature>("gat_pyg::gatv2_forward");
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return op.call(ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr, w_edge, h_src,
-                 negative_slope, dropout, seed, message_dropout, message_seed);
+  return below_autograd(op, ptr, src, t_ptr, t_col, t_perm, x_l, x_r, att, edge_attr, w_edge,
+                        h_src, negative_slope, dropout, seed, message_dropout, message_seed);
 }
 
 }  // namespace

@@ -203,11 +203,10 @@ class HeadScoresFunction : public torch::autograd::Function<HeadScoresFunction> 
  public:
   static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& att) {
     static const auto op = typed_op<Signature>("gat_pyg::head_scores");
-    at::AutoDispatchBelowADInplaceOrView guard;
     ctx->save_for_backward({x, att});
     ctx->saved_data["needs"] = needs_grad(x, att);
     ctx->set_materialize_grads(false);
-    return op.call(x, att);
+    return below_autograd(op, x, att);
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -218,16 +217,14 @@ class HeadScoresFunction : public torch::autograd::Function<HeadScoresFunction> 
     if (at::GradMode::is_enabled()) return reference_vjp("head_scores", {saved[0], saved[1]},
                                                          grads, needs);
     const std::array<bool, 2> mask{needs[0], needs[1]};
-    auto [grad_x, grad_att] = op.call(grads[0].contiguous(), saved[0], saved[1], mask);
-    return {mask[0] ? grad_x : at::Tensor(), mask[1] ? grad_att : at::Tensor()};
+    return gradients(2, 0, mask, op.call(grads[0].contiguous(), saved[0], saved[1], mask));
   }
 };
 
 at::Tensor head_scores_autograd(const at::Tensor& x, const at::Tensor& att) {
   if (records(x, att)) return HeadScoresFunction::apply(x, att);
   static const auto op = typed_op<Signature>("gat_pyg::head_scores");
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return op.call(x, att);
+  return below_autograd(op, x, att);
 }
 
 }  // namespace

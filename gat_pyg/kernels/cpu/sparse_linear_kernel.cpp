@@ -253,12 +253,11 @@ class SparseLinearFunction : public torch::autograd::Function<SparseLinearFuncti
                             const at::Tensor& values, const at::Tensor& weight,
                             c10::SymInt num_rows) {
     static const auto op = typed_op<Signature>("gat_pyg::sparse_linear");
-    at::AutoDispatchBelowADInplaceOrView guard;
     ctx->save_for_backward({row, col, values, weight});
     ctx->saved_data["needs"] = needs_grad(row, col, values, weight, num_rows);
     ctx->saved_data["num_rows"] = num_rows;
     ctx->set_materialize_grads(false);
-    return op.call(row, col, values, weight, std::move(num_rows));
+    return below_autograd(op, row, col, values, weight, std::move(num_rows));
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
@@ -271,10 +270,8 @@ class SparseLinearFunction : public torch::autograd::Function<SparseLinearFuncti
                            {saved[0], saved[1], saved[2], saved[3], ctx->saved_data["num_rows"]},
                            grads, needs);
     const std::array<bool, 2> mask{needs[2], needs[3]};
-    auto [grad_values, grad_weight] =
-        op.call(grads[0].contiguous(), saved[0], saved[1], saved[2], saved[3], mask);
-    return {at::Tensor(), at::Tensor(), mask[0] ? grad_values : at::Tensor(),
-            mask[1] ? grad_weight : at::Tensor(), at::Tensor()};
+    return gradients(5, 2, mask, op.call(grads[0].contiguous(), saved[0], saved[1], saved[2],
+                                         saved[3], mask));
   }
 };
 
@@ -284,8 +281,7 @@ at::Tensor sparse_linear_autograd(const at::Tensor& row, const at::Tensor& col,
   if (records(values, weight))
     return SparseLinearFunction::apply(row, col, values, weight, std::move(num_rows));
   static const auto op = typed_op<Signature>("gat_pyg::sparse_linear");
-  at::AutoDispatchBelowADInplaceOrView guard;
-  return op.call(row, col, values, weight, std::move(num_rows));
+  return below_autograd(op, row, col, values, weight, std::move(num_rows));
 }
 
 }  // namespace
